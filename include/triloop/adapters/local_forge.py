@@ -1,0 +1,150 @@
+"""The embedded forge: bare git repositories on disk, pull requests as rows in Triloop's DB.
+
+Merges are real ``git merge --no-ff`` commits pushed to the default branch.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from triloop.adapters.git import GitError, git
+from triloop.adapters.protocols import ForgeError, PullRequestInfo
+from triloop.domain.contracts import RepoRef
+from triloop.domain.states import PullRequestState
+from triloop.store import effects
+from triloop.store.models import PullRequest, utcnow
+
+
+def _info(row: PullRequest) -> PullRequestInfo:
+    return PullRequestInfo(
+        repo_id=row.repo_id,
+        number=row.number,
+        branch=row.branch,
+        base_branch=row.base_branch,
+        head_sha=row.head_sha,
+        state=row.state,
+        merge_sha=row.merge_sha,
+    )
+
+
+class LocalForge:
+    """Implements :class:`~triloop.adapters.protocols.Forge` on a session's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def branch_sha(self, repo: RepoRef, branch: str) -> str | None:
+        out = git("ls-remote", "--heads", repo.remote, f"refs/heads/{branch}")
+        return out.split()[0] if out else None
+
+    def push_branch(self, repo: RepoRef, local_clone: Path, sha: str, branch: str) -> None:
+        if self.branch_sha(repo, branch) == sha:
+            return
+        try:
+            git(
+                "push",
+                "--quiet",
+                "--force",
+                repo.remote,
+                f"{sha}:refs/heads/{branch}",
+                cwd=local_clone,
+            )
+        except GitError as exc:
+            raise ForgeError(f"push of {branch} to {repo.remote} failed: {exc}") from exc
+
+    def _row(self, repo_id: str, number: int) -> PullRequest:
+        row = self.session.scalar(
+            select(PullRequest).where(PullRequest.repo_id == repo_id, PullRequest.number == number)
+        )
+        if row is None:
+            raise ForgeError(f"pull request #{number} does not exist in repo {repo_id!r}")
+        return row
+
+    def open_pull_request(
+        self, repo: RepoRef, *, ticket_id: str, branch: str, title: str, body: str, harness: str
+    ) -> PullRequestInfo:
+        head = self.branch_sha(repo, branch)
+        if head is None:
+            raise ForgeError(f"branch {branch!r} does not exist in {repo.remote}")
+        existing = self.session.scalar(
+            select(PullRequest).where(
+                PullRequest.repo_id == repo.repo_id, PullRequest.branch == branch
+            )
+        )
+        if existing is not None:
+            if existing.state == PullRequestState.OPEN.value:
+                existing.head_sha = head
+            return _info(existing)
+        number = (
+            self.session.scalar(
+                select(func.max(PullRequest.number)).where(PullRequest.repo_id == repo.repo_id)
+            )
+            or 0
+        ) + 1
+        row = PullRequest(
+            repo_id=repo.repo_id,
+            number=number,
+            ticket_id=ticket_id,
+            branch=branch,
+            base_branch=repo.default_branch,
+            head_sha=head,
+            title=title,
+            body=body,
+            harness=harness,
+            state=PullRequestState.OPEN.value,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return _info(row)
+
+    def get_pull_request(self, repo: RepoRef, number: int) -> PullRequestInfo:
+        return _info(self._row(repo.repo_id, number))
+
+    def comment(self, repo: RepoRef, number: int, body: str, *, key: str) -> None:
+        row = self._row(repo.repo_id, number)
+        effects.once(self.session, key, "comment", lambda: {"pr": row.id, "body": body})
+
+    def merge(self, repo: RepoRef, number: int, *, expected_head_sha: str) -> PullRequestInfo:
+        row = self._row(repo.repo_id, number)
+        if row.state == PullRequestState.MERGED.value:
+            return _info(row)
+        if row.state != PullRequestState.OPEN.value:
+            raise ForgeError(f"pull request #{number} is {row.state}, not open")
+        head = self.branch_sha(repo, row.branch)
+        if head != expected_head_sha:
+            raise ForgeError(
+                f"pull request #{number} head moved to {head}, checks ran on {expected_head_sha}"
+            )
+        with tempfile.TemporaryDirectory(prefix="triloop-merge-") as tmp:
+            clone = Path(tmp) / "repo"
+            git("clone", "--quiet", "--branch", row.base_branch, repo.remote, str(clone))
+            try:
+                git("merge-base", "--is-ancestor", expected_head_sha, "HEAD", cwd=clone)
+                already = True
+            except GitError:
+                already = False
+            if not already:
+                git("fetch", "--quiet", "origin", row.branch, cwd=clone)
+                try:
+                    git(
+                        "merge",
+                        "--no-ff",
+                        "--no-edit",
+                        "-m",
+                        f"Merge pull request #{number} from {row.branch}\n\n{row.title}",
+                        expected_head_sha,
+                        cwd=clone,
+                    )
+                except GitError as exc:
+                    raise ForgeError(
+                        f"pull request #{number} does not merge cleanly: {exc}"
+                    ) from exc
+                git("push", "--quiet", "origin", f"HEAD:refs/heads/{row.base_branch}", cwd=clone)
+            row.merge_sha = git("rev-parse", "HEAD", cwd=clone)
+        row.state = PullRequestState.MERGED.value
+        row.merged_at = utcnow()
+        return _info(row)

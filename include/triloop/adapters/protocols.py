@@ -1,0 +1,71 @@
+"""The ports: one Protocol each. Local implementations ship now; GitHub and agents plug in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from triloop.domain.contracts import HarnessRequest, HarnessResult, RepoRef
+
+
+@dataclass(frozen=True)
+class PullRequestInfo:
+    repo_id: str
+    number: int
+    branch: str
+    base_branch: str
+    head_sha: str
+    state: str
+    merge_sha: str | None = None
+
+
+class ForgeError(RuntimeError):
+    """The forge refused or failed an operation; ``transient`` tells retry policies apart."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class Forge(Protocol):
+    """Where repositories live: branches, pull requests, comments, merges. All idempotent."""
+
+    def branch_sha(self, repo: RepoRef, branch: str) -> str | None: ...
+
+    def push_branch(self, repo: RepoRef, local_clone: Path, sha: str, branch: str) -> None: ...
+
+    def open_pull_request(
+        self,
+        repo: RepoRef,
+        *,
+        ticket_id: str,
+        branch: str,
+        title: str,
+        body: str,
+        harness: str,
+    ) -> PullRequestInfo: ...
+
+    def get_pull_request(self, repo: RepoRef, number: int) -> PullRequestInfo: ...
+
+    def comment(self, repo: RepoRef, number: int, body: str, *, key: str) -> None: ...
+
+    def merge(self, repo: RepoRef, number: int, *, expected_head_sha: str) -> PullRequestInfo: ...
+
+
+class Tracker(Protocol):
+    """Where tickets are shown to people (the factory DB itself, or an issue tracker)."""
+
+    def publish(self, ticket_id: str, title: str, body: str) -> str: ...
+
+    def close(self, ticket_id: str, reason: str) -> None: ...
+
+
+class Harness(Protocol):
+    """A way of producing a patch for a ticket inside the sandbox."""
+
+    name: str
+
+    def command(self, request: HarnessRequest) -> list[str]: ...
+
+    def parse_result(self, raw: str) -> HarnessResult: ...

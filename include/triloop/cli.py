@@ -1,0 +1,104 @@
+"""The ``triloop`` command: status, onboarding, database setup."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+
+from triloop.bootstrap import App, bootstrap
+from triloop.domain.policy import PolicyError
+from triloop.onboarding import OnboardingError, materialise_sample, onboard
+from triloop.store.ledger import Actor
+from triloop.store.models import LedgerEntry, PullRequest, Repo, Ticket
+
+LOOPS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
+
+
+def _actor() -> Actor:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Actor(name=f"cli:{user}")
+
+
+def cmd_onboard(app: App, args: argparse.Namespace) -> int:
+    if args.sample:
+        target, name = str(materialise_sample(app)), "sample"
+    elif args.target:
+        target, name = args.target, args.name
+    else:
+        print("triloop onboard: give PATH_OR_URL or --sample", file=sys.stderr)
+        return 2
+    repo = onboard(app, target, name=name, actor=_actor())
+    print(f"onboarded {repo.id}: {repo.origin} -> forge {repo.remote} ({repo.default_branch})")
+    return 0
+
+
+def cmd_status(app: App, _args: argparse.Namespace) -> int:
+    with app.uow() as session:
+        repos = session.scalars(select(Repo).order_by(Repo.id)).all()
+        by_state = session.execute(
+            select(Ticket.state, func.count()).group_by(Ticket.state).order_by(Ticket.state)
+        ).all()
+        prs = session.scalars(select(PullRequest).order_by(PullRequest.id)).all()
+        print(f"database: {app.settings.db_url}")
+        print(f"repositories: {', '.join(r.id for r in repos) or 'none onboarded'}")
+        print("tickets by state:")
+        for state, count in by_state:
+            print(f"  {state:<18} {count}")
+        if not by_state:
+            print("  (no tickets yet)")
+        open_prs = [p for p in prs if p.state == "open"]
+        merged = [p for p in prs if p.state == "merged"]
+        print(f"pull requests: {len(open_prs)} open, {len(merged)} merged, {len(prs)} total")
+        for pr in open_prs:
+            print(f"  open   {pr.repo_id}#{pr.number} {pr.branch} {pr.title[:70]}")
+        for pr in merged[-10:]:
+            print(f"  merged {pr.repo_id}#{pr.number} {pr.branch} -> {(pr.merge_sha or '')[:12]}")
+        print("last run of each loop:")
+        for dag_id in LOOPS:
+            last = session.scalar(
+                select(LedgerEntry)
+                .where(LedgerEntry.dag_id == dag_id)
+                .order_by(LedgerEntry.id.desc())
+                .limit(1)
+            )
+            seen = f"{last.at:%Y-%m-%d %H:%M:%S} {last.run_id} ({last.action})" if last else "never"
+            print(f"  {dag_id:<20} {seen}")
+    return 0
+
+
+def cmd_db_init(app: App, _args: argparse.Namespace) -> int:
+    print(f"database ready: {app.settings.db_url}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="triloop", description=__doc__)
+    top.add_argument("--db-url", help="SQLAlchemy URL (default: TRILOOP_DB_URL or TRILOOP_HOME)")
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("status", help="tickets by state, pull requests, last run of each loop")
+    sub.add_parser("db-init", help="create Triloop's tables if missing")
+    ob = sub.add_parser("onboard", help="onboard a repository (path or git URL)")
+    ob.add_argument("target", nargs="?", metavar="PATH_OR_URL")
+    ob.add_argument("--name", help="repository id (default: from the path or URL)")
+    ob.add_argument("--sample", action="store_true", help="onboard the bundled sample repo")
+    return top
+
+
+COMMANDS = {"status": cmd_status, "onboard": cmd_onboard, "db-init": cmd_db_init}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        app = bootstrap(db_url=args.db_url)
+        return COMMANDS[args.command](app, args)
+    except (OnboardingError, PolicyError) as exc:
+        print(f"triloop {args.command}: {exc}", file=sys.stderr)
+        return 1

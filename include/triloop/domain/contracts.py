@@ -1,0 +1,165 @@
+"""Versioned payloads that cross a task or DAG boundary.
+
+Each task takes and returns one of these (as JSON through XCom); large artifacts stay on disk
+and travel by path and sha256. New fields get defaults so that old payloads still load.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_version: int = Field(default=SCHEMA_VERSION, description="Payload schema version")
+
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+
+
+class Finding(Contract):
+    """One problem a scanner reported, normalised across tools."""
+
+    tool: Literal["ruff", "semgrep"] = Field(description="Scanner that reported it")
+    rule: str = Field(description="Rule id, e.g. F401 or triloop.python.eval-use")
+    path: str = Field(description="Path relative to the repository root")
+    line: int = Field(ge=0, description="1-based line of the finding")
+    message: str = Field(description="The scanner's message")
+    severity: Severity = Field(default="low", description="Normalised severity")
+    fixable: bool = Field(default=False, description="The scanner can fix it without judgement")
+    symbol: str = Field(default="", description="Enclosing function or class, if known")
+    code: str = Field(default="", description="The offending source line, stripped")
+    fingerprint: str = Field(default="", description="Stable id across line shifts")
+
+
+class RepoRef(Contract):
+    """An onboarded repository as the loops see it."""
+
+    repo_id: str
+    name: str
+    remote: str = Field(description="Git URL of the forge repository")
+    default_branch: str = "main"
+
+
+class ScanRequest(Contract):
+    """A prepared scan: a checkout at ``head_sha`` and where the sandbox writes its output."""
+
+    repo_id: str
+    head_sha: str
+    workspace: str = Field(description="Host path of the checkout, mounted at /workspace")
+    output_dir: str = Field(description="Host path mounted at /out")
+
+
+class Claim(Contract):
+    """A ticket held under a lease by one DAG run."""
+
+    ticket_id: str
+    repo_id: str
+    owner: str = Field(description="dag_id/run_id that holds the lease")
+    lease_expires_at: str = Field(description="ISO-8601 UTC expiry")
+    attempt: int = Field(ge=1)
+
+
+class HarnessRequest(Contract):
+    """What a harness is asked to do, written to /out/request.json for the sandbox."""
+
+    harness: str = Field(description="Harness name, e.g. autofix")
+    ticket_id: str
+    rule: str
+    paths: list[str]
+    repo_id: str = ""
+    base_sha: str = ""
+    workspace: str = ""
+    output_dir: str = ""
+
+
+class HarnessResult(Contract):
+    """What the harness reported in /out/result.json."""
+
+    harness: str
+    ticket_id: str
+    status: Literal["changed", "no_change", "failed"]
+    summary: str = ""
+    files_changed: list[str] = Field(default_factory=list)
+    exit_code: int = 0
+    duration_s: float = 0.0
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class PatchArtifact(Contract):
+    """A validated patch on disk, referenced by path and digest."""
+
+    ticket_id: str
+    path: str
+    sha256: str
+    files: list[str]
+    base_sha: str
+
+
+class PullRequestRef(Contract):
+    repo_id: str
+    number: int
+    ticket_id: str
+    branch: str
+    head_sha: str
+
+
+class CheckResult(Contract):
+    """Evidence from one deterministic check."""
+
+    check_id: str
+    status: Literal["passed", "failed", "error"]
+    command: str = Field(description="Command a reviewer can run to reproduce it")
+    excerpt: str = ""
+    rule_ids: list[str] = Field(default_factory=list)
+    duration_s: float = 0.0
+
+
+class Decision(Contract):
+    """Governance's verdict on one pull request."""
+
+    repo_id: str
+    number: int
+    outcome: Literal["auto_merge", "needs_human", "blocked"]
+    risk: Literal["low", "medium", "high"]
+    reasons: list[str] = Field(default_factory=list)
+    head_sha: str = ""
+    base_sha: str = ""
+
+
+class TicketsEventExtra(Contract):
+    """``extra`` of a ``triloop://tickets`` asset event."""
+
+    ticket_ids: list[str] = Field(default_factory=list, description="Tickets created by the run")
+
+
+class PullRequestsEventExtra(Contract):
+    """``extra`` of a ``triloop://pull_requests`` asset event."""
+
+    pull_requests: list[PullRequestRef] = Field(default_factory=list)
+
+
+class MergesEventExtra(Contract):
+    """``extra`` of a ``triloop://merges`` asset event."""
+
+    merges: list[dict[str, str | int]] = Field(default_factory=list)
+
+
+class ReviewRequest(Contract):
+    """One pull request prepared for governance's sandboxed checks."""
+
+    repo_id: str
+    number: int
+    ticket_id: str
+    head_sha: str = Field(description="PR head the checks are about")
+    base_sha: str = Field(description="Default-branch commit it will merge into")
+    base_workspace: str = Field(description="Checkout of base_sha")
+    merged_workspace: str = Field(description="Checkout of base merged with head: what lands")
+    base_out: str
+    merged_out: str
+    tests_out: str

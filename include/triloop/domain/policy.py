@@ -1,0 +1,55 @@
+"""The policy file: autonomy levels, attempts, leases and what the autofix harness may touch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class PolicyError(ValueError):
+    """The policy file is missing or invalid; the message names the file and the field."""
+
+
+class RepoPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    autonomy_level: int = Field(default=1, ge=0, le=3, description="0 observe .. 3 merge medium")
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = 1
+    default_autonomy_level: int = Field(default=1, ge=0, le=3)
+    max_attempts: int = Field(default=3, ge=1, description="Harness attempts before dead letter")
+    lease_seconds: int = Field(default=900, ge=30, description="How long a claim holds a ticket")
+    claim_batch: int = Field(default=2, ge=1, le=32, description="Tickets one execution run takes")
+    autofix_rules: list[str] = Field(
+        default_factory=list, description="Ruff rules the deterministic autofix harness may fix"
+    )
+    sandbox_wall_clock_s: int = Field(default=900, ge=10)
+    repos: dict[str, RepoPolicy] = Field(default_factory=dict)
+
+    def autonomy_for(self, repo_id: str) -> int:
+        repo = self.repos.get(repo_id)
+        return repo.autonomy_level if repo else self.default_autonomy_level
+
+    def autofix_allows(self, rule: str) -> bool:
+        return rule in self.autofix_rules
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise PolicyError(f"policy file {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PolicyError(f"policy file {path} must be a mapping at the top level")
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise PolicyError(f"policy file {path}: field {field!r}: {first['msg']}") from exc

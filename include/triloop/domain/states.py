@@ -1,0 +1,127 @@
+"""The ticket and pull-request lifecycles as data: states, events and one transition table.
+
+An illegal move raises :class:`IllegalTransition` naming the event and the state; there is no
+"go to any state". Guards are named so a ledger row can say which rule allowed a move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class TicketState(StrEnum):
+    NEW = "new"
+    TRIAGED = "triaged"
+    READY = "ready"
+    CLAIMED = "claimed"
+    RUNNING = "running"
+    PR_OPEN = "pr_open"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    MERGED = "merged"
+    CHANGES_REQUESTED = "changes_requested"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    DEAD_LETTER = "dead_letter"
+    SUPPRESSED = "suppressed"
+    CLOSED = "closed"
+
+
+class PullRequestState(StrEnum):
+    OPEN = "open"
+    MERGED = "merged"
+    CLOSED = "closed"
+
+
+class IllegalTransition(Exception):
+    """A lifecycle event that the current state does not allow."""
+
+    def __init__(self, event: str, state: str, reason: str = "") -> None:
+        self.event, self.state, self.reason = event, state, reason
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"event {event!r} is not allowed in state {state!r}{detail}")
+
+
+Guard = Callable[[Mapping[str, Any]], bool]
+
+
+def _always(_: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _attempts_left(ctx: Mapping[str, Any]) -> bool:
+    return int(ctx.get("attempts", 0)) < int(ctx.get("max_attempts", 1))
+
+
+def _attempts_exhausted(ctx: Mapping[str, Any]) -> bool:
+    return not _attempts_left(ctx)
+
+
+GUARDS: dict[str, Guard] = {
+    "always": _always,
+    "attempts_left": _attempts_left,
+    "attempts_exhausted": _attempts_exhausted,
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: TicketState
+    event: str
+    target: TicketState
+    guard: str = "always"
+
+
+S = TicketState
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(S.NEW, "triage_ready", S.READY),
+    Transition(S.NEW, "triage_hold", S.TRIAGED),
+    Transition(S.NEW, "suppress", S.SUPPRESSED),
+    Transition(S.TRIAGED, "make_ready", S.READY),
+    Transition(S.READY, "claim", S.CLAIMED),
+    Transition(S.CLAIMED, "start", S.RUNNING),
+    Transition(S.CLAIMED, "lease_expired", S.READY),
+    Transition(S.RUNNING, "lease_expired", S.READY),
+    Transition(S.RUNNING, "open_pr", S.PR_OPEN),
+    Transition(S.RUNNING, "fail", S.FAILED),
+    Transition(S.RUNNING, "give_up", S.DEAD_LETTER),
+    Transition(S.FAILED, "retry", S.READY, "attempts_left"),
+    Transition(S.FAILED, "exhaust", S.DEAD_LETTER, "attempts_exhausted"),
+    Transition(S.DEAD_LETTER, "requeue", S.READY),
+    Transition(S.PR_OPEN, "start_review", S.IN_REVIEW),
+    Transition(S.IN_REVIEW, "recheck", S.PR_OPEN),
+    Transition(S.IN_REVIEW, "approve", S.APPROVED),
+    Transition(S.IN_REVIEW, "request_changes", S.CHANGES_REQUESTED),
+    Transition(S.IN_REVIEW, "reject", S.REJECTED),
+    Transition(S.CHANGES_REQUESTED, "requeue", S.READY),
+    Transition(S.REJECTED, "close", S.CLOSED),
+    Transition(S.APPROVED, "merge", S.MERGED),
+    Transition(S.APPROVED, "recheck", S.PR_OPEN),
+    Transition(S.NEW, "resolve", S.CLOSED),
+    Transition(S.TRIAGED, "resolve", S.CLOSED),
+    Transition(S.READY, "resolve", S.CLOSED),
+)
+
+_TABLE: dict[tuple[TicketState, str], Transition] = {(t.source, t.event): t for t in TRANSITIONS}
+
+
+def next_state(
+    state: TicketState | str, event: str, context: Mapping[str, Any] | None = None
+) -> Transition:
+    """Return the transition ``event`` takes from ``state``, or raise IllegalTransition."""
+    current = TicketState(state)
+    transition = _TABLE.get((current, event))
+    if transition is None:
+        raise IllegalTransition(event, current.value)
+    if not GUARDS[transition.guard](context or {}):
+        raise IllegalTransition(event, current.value, f"guard {transition.guard!r} refused")
+    return transition
+
+
+def events_from(state: TicketState | str) -> list[str]:
+    """The events a ticket in ``state`` accepts (for status output and error messages)."""
+    current = TicketState(state)
+    return sorted(t.event for t in TRANSITIONS if t.source is current)

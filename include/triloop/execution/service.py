@@ -1,0 +1,253 @@
+"""Execution: claim tickets, prepare the harness workspace, turn its patch into a PR."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from triloop.adapters.git import git
+from triloop.adapters.local_forge import LocalForge
+from triloop.bootstrap import App
+from triloop.discovery.service import repo_ref
+from triloop.domain.contracts import Claim, HarnessRequest, PullRequestRef
+from triloop.domain.fingerprint import branch_for
+from triloop.domain.states import TicketState
+from triloop.errors import PermanentError
+from triloop.execution.harness import HarnessOutputError, harness_for
+from triloop.execution.patch import PatchRejected, validate_patch
+from triloop.store import effects
+from triloop.store import tickets as ticket_store
+from triloop.store.ledger import Actor, record
+from triloop.store.models import Repo, Ticket
+from triloop.workspace import make_workspace
+
+log = logging.getLogger(__name__)
+
+
+class HarnessFailed(PermanentError):
+    """The harness's output was unusable; the ticket was dead-lettered with this reason."""
+
+
+def claim(app: App, actor: Actor) -> list[Claim]:
+    with app.uow() as session:
+        rows = ticket_store.claim_ready(
+            session, actor, limit=app.policy.claim_batch, lease_seconds=app.policy.lease_seconds
+        )
+        return [
+            Claim(
+                ticket_id=t.id,
+                repo_id=t.repo_id,
+                owner=actor.run_owner,
+                attempt=t.attempts,
+                lease_expires_at=_iso(t),
+            )
+            for t in rows
+        ]
+
+
+def _iso(ticket: Ticket) -> str:
+    moment = ticket.lease_expires_at
+    assert moment is not None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def prepare(app: App, claim: Claim, actor: Actor) -> HarnessRequest:
+    """Check the default branch out for the harness and write its request file."""
+    with app.uow() as session:
+        ticket = ticket_store.get(session, claim.ticket_id)
+        if ticket.lease_owner != claim.owner:
+            raise PermanentError(f"ticket {ticket.id} is no longer leased to {claim.owner}")
+        if ticket.state == TicketState.CLAIMED.value:
+            ticket_store.transition(session, ticket, "start", actor)
+        repo = repo_ref(session.get_one(Repo, ticket.repo_id))
+        harness = harness_for(ticket.harness or "")
+        rule, paths = ticket.rule, sorted({f["path"] for f in ticket.findings})
+    ws, sha = make_workspace(
+        app.settings.workspaces_dir,
+        "execution",
+        claim.ticket_id,
+        f"attempt-{claim.attempt}",
+        remote=repo.remote,
+        ref=repo.default_branch,
+        writable_src=True,
+    )
+    request = HarnessRequest(
+        harness=harness.name,
+        ticket_id=claim.ticket_id,
+        rule=rule,
+        paths=paths,
+        repo_id=repo.repo_id,
+        base_sha=sha,
+        workspace=str(ws.src),
+        output_dir=str(ws.out),
+    )
+    (ws.out / "request.json").write_text(json.dumps(harness.request_document(request)))
+    return request
+
+
+def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | None:
+    """Validate the harness's patch, commit and push it, open the pull request."""
+    out = Path(request.output_dir)
+    with app.uow() as session:
+        ticket = ticket_store.get(session, request.ticket_id)
+        done = effects.recorded(session, f"finish:{ticket.id}:{ticket.attempts}")
+        if done is not None:
+            if done.get("error"):
+                raise HarnessFailed(done["error"])
+            return PullRequestRef.model_validate(done["pr"]) if done.get("pr") else None
+        failure: str | None = None
+        attempt_key = f"finish:{ticket.id}:{ticket.attempts}"
+        try:
+            result = harness_for(request.harness).parse_result(
+                _read(out / "result.json", "harness result")
+            )
+        except HarnessOutputError as exc:
+            failure = _dead_letter(session, ticket, actor, attempt_key, f"{out}/result.json: {exc}")
+        else:
+            failure = None
+    if failure:
+        raise HarnessFailed(failure)
+    with app.uow() as session:
+        ticket = ticket_store.get(session, request.ticket_id)
+        record(
+            session,
+            actor,
+            "harness.result",
+            ticket_id=ticket.id,
+            repo_id=ticket.repo_id,
+            outcome=result.status,
+            tokens=result.tokens,
+            cost_usd=result.cost_usd,
+            duration_s=result.duration_s,
+            payload={"summary": result.summary},
+        )
+        if result.status == "no_change":
+            ticket_store.transition(
+                session, ticket, "give_up", actor, error=f"{request.harness} made no change"
+            )
+            effects.once(session, attempt_key, "finish", lambda: {"pr": None})
+            return None
+        if result.status == "failed":
+            ticket_store.transition(session, ticket, "fail", actor, error=result.summary)
+            ctx = {"attempts": ticket.attempts, "max_attempts": app.policy.max_attempts}
+            event = "retry" if ticket.attempts < app.policy.max_attempts else "exhaust"
+            ticket_store.transition(session, ticket, event, actor, context=ctx)
+            effects.once(session, attempt_key, "finish", lambda: {"pr": None})
+            return None
+        repo = repo_ref(session.get_one(Repo, ticket.repo_id))
+    commit_ws, _ = make_workspace(
+        app.settings.workspaces_dir,
+        "commit",
+        request.ticket_id,
+        f"attempt-{ticket.attempts}",
+        remote=repo.remote,
+        ref=repo.default_branch,
+        writable_src=False,
+    )
+    git("checkout", "--quiet", "--detach", request.base_sha, cwd=commit_ws.src)
+    with app.uow() as session:
+        ticket = ticket_store.get(session, request.ticket_id)
+        try:
+            files = validate_patch(out / "patch.diff", commit_ws.src, request.paths)
+        except PatchRejected as exc:
+            failure = _dead_letter(session, ticket, actor, attempt_key, str(exc))
+    if failure:
+        raise HarnessFailed(failure)
+    with app.uow() as session:
+        ticket = ticket_store.get(session, request.ticket_id)
+        sha = _commit(commit_ws.src, out / "patch.diff", ticket)
+        branch = branch_for(ticket.id, ticket.attempts)
+        forge = LocalForge(session)
+        forge.push_branch(repo, commit_ws.src, sha, branch)
+        record(
+            session,
+            actor,
+            "forge.push",
+            repo_id=repo.repo_id,
+            ticket_id=ticket.id,
+            idempotency_key=f"push:{branch}:{sha}",
+            payload={"branch": branch, "sha": sha},
+        )
+        pr = forge.open_pull_request(
+            repo,
+            ticket_id=ticket.id,
+            branch=branch,
+            harness=request.harness,
+            title=f"[triloop] {ticket.title}"[:200],
+            body=_body(ticket, files, request, result.summary),
+        )
+        ticket_store.transition(
+            session,
+            ticket,
+            "open_pr",
+            actor,
+            payload={"pull_request": pr.number, "head_sha": pr.head_sha},
+        )
+        ref = PullRequestRef(
+            repo_id=repo.repo_id,
+            number=pr.number,
+            ticket_id=ticket.id,
+            branch=branch,
+            head_sha=pr.head_sha,
+        )
+        record(
+            session,
+            actor,
+            "forge.open_pr",
+            repo_id=repo.repo_id,
+            ticket_id=ticket.id,
+            idempotency_key=f"pr:{repo.repo_id}:{branch}",
+            payload=ref.model_dump(mode="json"),
+        )
+        effects.once(session, attempt_key, "finish", lambda: {"pr": ref.model_dump(mode="json")})
+        return ref
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError as exc:
+        raise HarnessOutputError(f"the harness wrote no {what} ({path})") from exc
+
+
+def _dead_letter(session: Session, ticket: Ticket, actor: Actor, key: str, error: str) -> str:
+    """Dead-letter the ticket and record why; the caller fails the task after committing."""
+    ticket_store.transition(session, ticket, "give_up", actor, error=error)
+    effects.once(session, key, "finish", lambda: {"error": error})
+    return error
+
+
+def _commit(clone: Path, patch: Path, ticket: Ticket) -> str:
+    """Apply and commit with derived metadata, so a re-run makes the very same commit."""
+    git("apply", "--whitespace=nowarn", str(patch.resolve()), cwd=clone)
+    git("add", "-A", cwd=clone)
+    created = (
+        ticket.created_at if ticket.created_at.tzinfo else ticket.created_at.replace(tzinfo=UTC)
+    )
+    stamp = created.isoformat()
+    git(
+        "commit",
+        "--quiet",
+        "-m",
+        f"fix({ticket.rule}): {ticket.path}\n\nTriloop ticket {ticket.id}",
+        cwd=clone,
+        env={"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp},
+    )
+    return git("rev-parse", "HEAD", cwd=clone)
+
+
+def _body(ticket: Ticket, files: list[str], request: HarnessRequest, summary: str) -> str:
+    lines = [
+        f"Fixes Triloop ticket **{ticket.id}**: {ticket.title}",
+        "",
+        f"- harness: `{request.harness}`",
+        f"- base: `{request.base_sha}`",
+        f"- files: {', '.join(f'`{f}`' for f in files)}",
+        "",
+        summary,
+    ]
+    return "\n".join(lines)

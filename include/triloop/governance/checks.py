@@ -1,0 +1,95 @@
+"""Reading the sandbox's check output into evidence (CheckResult), diff-aware for linters.
+
+Linters gate on what the change introduces: a finding in the merged tree whose fingerprint is
+not in the base tree. Pre-existing findings elsewhere are not the PR's to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from triloop.discovery.parse import ScanOutputError, parse_scan_dir
+from triloop.domain.contracts import CheckResult, Finding, ReviewRequest
+
+SCAN_COMMAND = "triloop-harness scan --out /out  # in the sandbox image, at {sha}"
+
+
+def _tests(out: Path, sha: str) -> CheckResult:
+    try:
+        data = json.loads((out / "checks.json").read_text())
+        entry = next(c for c in data["checks"] if c["check_id"] == "tests")
+        return CheckResult(
+            check_id="tests",
+            status=entry["status"],
+            command=f"{entry['command']}  # at {sha}",
+            excerpt=str(entry.get("excerpt", ""))[-4000:],
+            rule_ids=[str(r) for r in entry.get("rule_ids", [])],
+            duration_s=float(entry.get("duration_s", 0.0)),
+        )
+    except (OSError, ValueError, KeyError, StopIteration, TypeError) as exc:
+        return CheckResult(
+            check_id="tests",
+            status="error",
+            command=f"check at {sha}",
+            excerpt=f"{out}/checks.json unreadable: {exc!r}",
+        )
+
+
+def _linter(tool: str, base: list[Finding], merged: list[Finding], sha: str) -> CheckResult:
+    known = {f.fingerprint for f in base if f.tool == tool}
+    new = [f for f in merged if f.tool == tool and f.fingerprint not in known]
+    excerpt = "\n".join(f"{f.path}:{f.line}: {f.rule} {f.message}" for f in new[:50])
+    return CheckResult(
+        check_id=tool,
+        status="failed" if new else "passed",
+        command=SCAN_COMMAND.format(sha=sha),
+        excerpt=excerpt or f"no new {tool} findings",
+        rule_ids=sorted({f.rule for f in new}),
+    )
+
+
+def _resolved(ticket_key_parts: tuple[str, str], merged: list[Finding], sha: str) -> CheckResult:
+    rule, path = ticket_key_parts
+    left = [f for f in merged if f.rule == rule and f.path == path]
+    return CheckResult(
+        check_id="ticket_resolved",
+        status="failed" if left else "passed",
+        command=SCAN_COMMAND.format(sha=sha),
+        excerpt="\n".join(f"{f.path}:{f.line}: still {f.rule}" for f in left)
+        or f"{rule} no longer reported in {path}",
+        rule_ids=[rule] if left else [],
+    )
+
+
+def evaluate(review: ReviewRequest, rule: str, path: str) -> list[CheckResult]:
+    """All evidence for one review from the three sandbox output directories."""
+    sha = f"{review.base_sha[:12]}+{review.head_sha[:12]}"
+    try:
+        base = parse_scan_dir(Path(review.base_out), review.repo_id, Path(review.base_workspace))
+        merged = parse_scan_dir(
+            Path(review.merged_out), review.repo_id, Path(review.merged_workspace)
+        )
+    except ScanOutputError as exc:
+        error = CheckResult(
+            check_id="scan", status="error", command=SCAN_COMMAND.format(sha=sha), excerpt=str(exc)
+        )
+        return [_tests(Path(review.tests_out), sha), error]
+    return [
+        _tests(Path(review.tests_out), sha),
+        _linter("ruff", base, merged, sha),
+        _linter("semgrep", base, merged, sha),
+        _resolved((rule, path), merged, sha),
+    ]
+
+
+def evidence_markdown(checks: list[CheckResult], reasons: list[str]) -> str:
+    rows = ["| check | status | rules | reproduce |", "|---|---|---|---|"]
+    for c in checks:
+        rows.append(
+            f"| {c.check_id} | {c.status} | {', '.join(c.rule_ids) or '-'} | `{c.command}` |"
+        )
+    details = [
+        f"**{c.check_id}**\n```\n{c.excerpt[-1500:]}\n```" for c in checks if c.status != "passed"
+    ]
+    return "\n".join([*rows, "", "Risk: " + "; ".join(reasons), "", *details])

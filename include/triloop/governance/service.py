@@ -1,0 +1,269 @@
+"""Governance: pick PRs to review, prepare what lands, decide by policy, merge or ask a human."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triloop.adapters.git import GitError, git
+from triloop.adapters.local_forge import LocalForge
+from triloop.adapters.protocols import ForgeError
+from triloop.bootstrap import App
+from triloop.discovery.service import repo_ref
+from triloop.domain.contracts import Decision, ReviewRequest
+from triloop.domain.states import PullRequestState, TicketState
+from triloop.errors import PermanentError
+from triloop.governance.checks import evaluate, evidence_markdown
+from triloop.governance.risk import classify, may_auto_merge
+from triloop.store import effects
+from triloop.store import tickets as ticket_store
+from triloop.store.ledger import Actor, record
+from triloop.store.models import CheckRun, DecisionRow, PullRequest, Repo
+from triloop.workspace import make_workspace
+
+log = logging.getLogger(__name__)
+MERGE_DATE = "2000-01-01T00:00:00+00:00"
+
+
+class NotMergeable(PermanentError):
+    """The PR no longer merges into its base; it went back to the execution loop."""
+
+
+def select_reviews(app: App, actor: Actor) -> list[dict[str, object]]:
+    """Take every open PR awaiting review for this run (a re-run gets the same ones back)."""
+    owner = actor.run_owner
+    with app.uow() as session:
+        rows = session.scalars(
+            select(PullRequest)
+            .where(PullRequest.state == PullRequestState.OPEN.value)
+            .order_by(PullRequest.repo_id, PullRequest.number)
+        ).all()
+        picked = []
+        for pr in rows:
+            ticket = ticket_store.get(session, pr.ticket_id)
+            if ticket.state == TicketState.PR_OPEN.value:
+                ticket_store.transition(
+                    session, ticket, "start_review", actor, payload={"pull_request": pr.number}
+                )
+                pr.review_owner = owner
+            if pr.review_owner == owner and ticket.state == TicketState.IN_REVIEW.value:
+                picked.append({"repo_id": pr.repo_id, "number": pr.number})
+        return picked
+
+
+def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewRequest:
+    with app.uow() as session:
+        pr = _pr(session, repo_id, number)
+        repo = repo_ref(session.get_one(Repo, repo_id))
+        ticket_id, branch = pr.ticket_id, pr.branch
+    parts = ("review", actor.run_owner, f"{repo_id}-{number}")
+    base, base_sha = make_workspace(
+        app.settings.workspaces_dir,
+        *parts,
+        "base",
+        remote=repo.remote,
+        ref=repo.default_branch,
+        writable_src=False,
+    )
+    merged, _ = make_workspace(
+        app.settings.workspaces_dir,
+        *parts,
+        "merged",
+        remote=repo.remote,
+        ref=repo.default_branch,
+        writable_src=False,
+    )
+    tests_out = merged.root / "tests-out"
+    tests_out.mkdir(exist_ok=True)
+    tests_out.chmod(0o777)
+    head_sha = git("rev-parse", f"origin/{branch}", cwd=merged.src)
+    env = {"GIT_AUTHOR_DATE": MERGE_DATE, "GIT_COMMITTER_DATE": MERGE_DATE}
+    try:
+        git("merge", "--no-ff", "--no-edit", head_sha, cwd=merged.src, env=env)
+    except GitError as exc:
+        _send_back(app, repo_id, number, actor, f"does not merge into {base_sha[:12]}: {exc}")
+        raise NotMergeable(f"PR #{number} in {repo_id} does not merge cleanly") from exc
+    return ReviewRequest(
+        repo_id=repo_id,
+        number=number,
+        ticket_id=ticket_id,
+        head_sha=head_sha,
+        base_sha=base_sha,
+        base_workspace=str(base.src),
+        merged_workspace=str(merged.src),
+        base_out=str(base.out),
+        merged_out=str(merged.out),
+        tests_out=str(tests_out),
+    )
+
+
+def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
+    """Store the evidence and decide; idempotent per (run, PR, head)."""
+    key = f"decision:{actor.run_owner}:{review.repo_id}#{review.number}@{review.head_sha}"
+    with app.uow() as session:
+        earlier = effects.recorded(session, key)
+        if earlier is not None:
+            return Decision.model_validate(earlier)
+        pr = _pr(session, review.repo_id, review.number)
+        ticket = ticket_store.get(session, review.ticket_id)
+        checks = evaluate(review, ticket.rule, ticket.path)
+        files = git(
+            "diff", "--name-only", review.base_sha, "HEAD", cwd=_path(review.merged_workspace)
+        ).splitlines()
+        stat = git("diff", "--numstat", review.base_sha, "HEAD", cwd=_path(review.merged_workspace))
+        lines = sum(
+            int(a) + int(b)
+            for a, b, *_ in (r.split("\t") for r in stat.splitlines())
+            if a.isdigit() and b.isdigit()
+        )
+        risk, reasons = classify(files, lines, pr.harness)
+        failed = [c.check_id for c in checks if c.status != "passed"]
+        level = app.policy.autonomy_for(review.repo_id)
+        if failed:
+            outcome, why = "blocked", f"checks not green: {', '.join(failed)}"
+        elif may_auto_merge(level, risk):
+            outcome, why = "auto_merge", f"all checks green, {risk} risk, autonomy level {level}"
+        else:
+            outcome, why = "needs_human", f"{risk} risk needs a human at autonomy level {level}"
+        decision = Decision(
+            repo_id=review.repo_id,
+            number=review.number,
+            outcome=outcome,
+            risk=risk,
+            reasons=[why, *reasons],
+            head_sha=review.head_sha,
+            base_sha=review.base_sha,
+        )
+        for c in checks:
+            session.add(
+                CheckRun(
+                    pull_request_id=pr.id,
+                    head_sha=review.head_sha,
+                    base_sha=review.base_sha,
+                    run_id=actor.run_owner,
+                    **c.model_dump(exclude={"schema_version"}),
+                )
+            )
+        session.add(
+            DecisionRow(
+                pull_request_id=pr.id,
+                outcome=outcome,
+                risk=risk,
+                reasons=decision.reasons,
+                head_sha=review.head_sha,
+                base_sha=review.base_sha,
+                actor=actor.name,
+            )
+        )
+        record(
+            session,
+            actor,
+            f"governance.{outcome}",
+            repo_id=review.repo_id,
+            ticket_id=ticket.id,
+            pull_request_id=pr.id,
+            idempotency_key=key,
+            payload={"checks": {c.check_id: c.status for c in checks}, "risk": risk},
+        )
+        LocalForge(session).comment(
+            repo_ref(session.get_one(Repo, review.repo_id)),
+            review.number,
+            evidence_markdown(checks, decision.reasons),
+            key=f"comment:{key}",
+        )
+        if outcome == "blocked":
+            _close(session, pr, actor, why)
+        effects.once(session, key, "decision", lambda: decision.model_dump(mode="json"))
+    return decision
+
+
+def merge(app: App, decision: Decision, actor: Actor) -> dict[str, str | int] | None:
+    """Merge an approved PR through the forge if its base has not moved since the checks."""
+    with app.uow() as session:
+        pr = _pr(session, decision.repo_id, decision.number)
+        repo = repo_ref(session.get_one(Repo, decision.repo_id))
+        ticket = ticket_store.get(session, pr.ticket_id)
+        if pr.state == PullRequestState.MERGED.value:
+            return _merged(pr)
+        base_now = git("ls-remote", repo.remote, f"refs/heads/{repo.default_branch}").split()[0]
+        if base_now != decision.base_sha:
+            ticket_store.transition(
+                session, ticket, "recheck", actor, payload={"reason": "base moved since the checks"}
+            )
+            pr.review_owner = None
+            return None
+        if ticket.state == TicketState.IN_REVIEW.value:
+            ticket_store.transition(session, ticket, "approve", actor, payload={"by": actor.name})
+        try:
+            info = LocalForge(session).merge(repo, pr.number, expected_head_sha=decision.head_sha)
+        except ForgeError as exc:
+            raise PermanentError(str(exc)) from exc
+        ticket_store.transition(
+            session, ticket, "merge", actor, payload={"merge_sha": info.merge_sha}
+        )
+        record(
+            session,
+            actor,
+            "forge.merge",
+            repo_id=repo.repo_id,
+            ticket_id=ticket.id,
+            pull_request_id=pr.id,
+            idempotency_key=f"merge:{repo.repo_id}#{pr.number}",
+            payload={"merge_sha": info.merge_sha},
+        )
+        return _merged(pr)
+
+
+def human_verdict(
+    app: App, decision: Decision, chosen: str, actor: Actor
+) -> dict[str, str | int] | None:
+    """Apply what a person chose in the Airflow UI: "Approve" merges, anything else closes."""
+    if chosen == "Approve":
+        return merge(app, decision, actor)
+    with app.uow() as session:
+        pr = _pr(session, decision.repo_id, decision.number)
+        if pr.state == PullRequestState.OPEN.value:
+            _close(session, pr, actor, f"rejected by a human ({chosen})")
+    return None
+
+
+def _merged(pr: PullRequest) -> dict[str, str | int]:
+    return {
+        "repo_id": pr.repo_id,
+        "number": pr.number,
+        "ticket_id": pr.ticket_id,
+        "merge_sha": pr.merge_sha or "",
+    }
+
+
+def _close(session: Session, pr: PullRequest, actor: Actor, why: str) -> None:
+    ticket = ticket_store.get(session, pr.ticket_id)
+    ticket_store.transition(session, ticket, "reject", actor, error=why)
+    ticket_store.transition(session, ticket, "close", actor)
+    pr.state = PullRequestState.CLOSED.value
+
+
+def _send_back(app: App, repo_id: str, number: int, actor: Actor, why: str) -> None:
+    with app.uow() as session:
+        pr = _pr(session, repo_id, number)
+        ticket = ticket_store.get(session, pr.ticket_id)
+        if ticket.state == TicketState.IN_REVIEW.value:
+            ticket_store.transition(session, ticket, "request_changes", actor, error=why)
+            ticket_store.transition(session, ticket, "requeue", actor)
+        pr.state = PullRequestState.CLOSED.value
+
+
+def _pr(session: Session, repo_id: str, number: int) -> PullRequest:
+    pr = session.scalar(
+        select(PullRequest).where(PullRequest.repo_id == repo_id, PullRequest.number == number)
+    )
+    if pr is None:
+        raise PermanentError(f"pull request #{number} does not exist in repo {repo_id!r}")
+    return pr
+
+
+def _path(text: str) -> Path:
+    return Path(text)

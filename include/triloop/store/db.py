@@ -1,0 +1,53 @@
+"""Engine and unit of work. Engines are built on demand and cached per URL, never at import."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from triloop.store.models import Base
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy issue BEGIN itself (see _sqlite_begin) instead of pysqlite's lazy BEGIN.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front: concurrent claimers queue on busy_timeout
+    # instead of failing with "database is locked" when a read upgrades to a write.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@functools.cache
+def engine_for(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def init_schema(url: str) -> None:
+    Base.metadata.create_all(engine_for(url))
+
+
+@contextmanager
+def unit_of_work(url: str) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error."""
+    factory = sessionmaker(engine_for(url), expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session

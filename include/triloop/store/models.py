@@ -1,0 +1,149 @@
+"""Triloop's own tables. Analysts query these with SQL; the README documents them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Repo(Base):
+    __tablename__ = "repos"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(Text, doc="What the user onboarded (path or URL)")
+    remote: Mapped[str] = mapped_column(Text, doc="The forge repository the factory pushes to")
+    default_branch: Mapped[str] = mapped_column(String(200), default="main")
+    active: Mapped[bool] = mapped_column(default=True)
+    onboarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+    __table_args__ = (UniqueConstraint("repo_id", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(300))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    finding_count: Mapped[int] = mapped_column(default=0)
+    ticket_keys: Mapped[list[Any]] = mapped_column(default=list)
+    new_ticket_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id"), index=True)
+    tool: Mapped[str] = mapped_column(String(32))
+    rule: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))
+    harness: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    priority: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    findings: Mapped[list[Any]] = mapped_column(default=list)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PullRequest(Base):
+    __tablename__ = "pull_requests"
+    __table_args__ = (UniqueConstraint("repo_id", "branch"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id"), index=True)
+    number: Mapped[int] = mapped_column()
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    branch: Mapped[str] = mapped_column(String(300))
+    base_branch: Mapped[str] = mapped_column(String(200))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    harness: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    review_owner: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    merge_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CheckRun(Base):
+    __tablename__ = "checks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pull_request_id: Mapped[int] = mapped_column(ForeignKey("pull_requests.id"), index=True)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    base_sha: Mapped[str] = mapped_column(String(64))
+    check_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    command: Mapped[str] = mapped_column(Text)
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    rule_ids: Mapped[list[Any]] = mapped_column(default=list)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    run_id: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pull_request_id: Mapped[int] = mapped_column(ForeignKey("pull_requests.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    risk: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    base_sha: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Effect(Base):
+    """One external side effect, recorded under its idempotency key before it is reused."""
+
+    __tablename__ = "effects"
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LedgerEntry(Base):
+    """Append-only record of every action the factory took or refused."""
+
+    __tablename__ = "ledger"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    dag_id: Mapped[str | None] = mapped_column(String(250))
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    task_id: Mapped[str | None] = mapped_column(String(250))
+    try_number: Mapped[int | None] = mapped_column()
+    map_index: Mapped[int | None] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(500))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    repo_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    pull_request_id: Mapped[int | None] = mapped_column()
+    idempotency_key: Mapped[str | None] = mapped_column(String(500))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,132 @@
+"""Ticket repository: lifecycle moves (each with its ledger row), claims and leases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from triloop.domain.states import TicketState, next_state
+from triloop.store.ledger import Actor, record
+from triloop.store.models import Ticket, utcnow
+
+
+class TicketNotFound(LookupError):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"ticket {ticket_id!r} does not exist")
+
+
+def get(session: Session, ticket_id: str) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(ticket_id)
+    return ticket
+
+
+def transition(
+    session: Session,
+    ticket: Ticket,
+    event: str,
+    actor: Actor,
+    *,
+    context: dict[str, Any] | None = None,
+    error: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Ticket:
+    """Apply ``event``; the state change and its ledger row share the caller's transaction."""
+    move = next_state(ticket.state, event, context)
+    source = ticket.state
+    ticket.state = move.target.value
+    ticket.updated_at = utcnow()
+    if move.target is TicketState.READY:
+        ticket.lease_owner = None
+        ticket.lease_expires_at = None
+    if error is not None:
+        ticket.last_error = error
+    record(
+        session,
+        actor,
+        f"ticket.{event}",
+        repo_id=ticket.repo_id,
+        ticket_id=ticket.id,
+        from_state=source,
+        to_state=move.target.value,
+        error=error,
+        payload={"guard": move.guard, **(payload or {})},
+    )
+    return ticket
+
+
+def claim_ready(
+    session: Session, actor: Actor, *, limit: int, lease_seconds: int, repo_id: str | None = None
+) -> list[Ticket]:
+    """Claim up to ``limit`` ready tickets for ``actor``'s run, highest priority first.
+
+    A run that already holds claims (a cleared and re-run claim task) gets those back instead
+    of taking more. Each claim is a compare-and-set on (id, state=ready).
+    """
+    owner = actor.run_owner
+    held = session.scalars(
+        select(Ticket)
+        .where(Ticket.lease_owner == owner)
+        .where(Ticket.state.in_([TicketState.CLAIMED.value, TicketState.RUNNING.value]))
+        .order_by(Ticket.id)
+    ).all()
+    if held:
+        return list(held)
+    query = select(Ticket.id).where(Ticket.state == TicketState.READY.value)
+    if repo_id is not None:
+        query = query.where(Ticket.repo_id == repo_id)
+    candidates = session.scalars(
+        query.order_by(Ticket.priority.desc(), Ticket.created_at, Ticket.id).limit(limit * 4)
+    ).all()
+    expires = datetime.now(UTC) + timedelta(seconds=lease_seconds)
+    claimed: list[Ticket] = []
+    for ticket_id in candidates:
+        if len(claimed) >= limit:
+            break
+        result = session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.state == TicketState.READY.value)
+            .values(
+                state=TicketState.CLAIMED.value,
+                lease_owner=owner,
+                lease_expires_at=expires,
+                attempts=Ticket.attempts + 1,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            ticket = get(session, ticket_id)
+            session.refresh(ticket)
+            record(
+                session,
+                actor,
+                "ticket.claim",
+                repo_id=ticket.repo_id,
+                ticket_id=ticket.id,
+                from_state=TicketState.READY.value,
+                to_state=TicketState.CLAIMED.value,
+                idempotency_key=f"claim:{ticket.id}:{ticket.attempts}",
+                payload={"lease_owner": owner, "lease_expires_at": expires.isoformat()},
+            )
+            claimed.append(ticket)
+    return claimed
+
+
+def expired_leases(session: Session, now: datetime | None = None) -> list[Ticket]:
+    moment = now or datetime.now(UTC)
+    rows = session.scalars(
+        select(Ticket)
+        .where(Ticket.state.in_([TicketState.CLAIMED.value, TicketState.RUNNING.value]))
+        .where(Ticket.lease_expires_at.is_not(None))
+    ).all()
+    return [t for t in rows if _aware(t.lease_expires_at) < moment]
+
+
+def _aware(moment: datetime | None) -> datetime:
+    assert moment is not None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
