@@ -251,3 +251,18 @@ def _body(ticket: Ticket, files: list[str], request: HarnessRequest, summary: st
         summary,
     ]
     return "\n".join(lines)
+
+
+def count_ready(app: App) -> int:
+    """How many tickets wait for a harness (the execution sensor's question)."""
+    from sqlalchemy import func, select
+
+    with app.uow() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(Ticket).where(
+                    Ticket.state == TicketState.READY.value
+                )
+            )
+            or 0
+        )

@@ -267,3 +267,24 @@ def _pr(session: Session, repo_id: str, number: int) -> PullRequest:
 
 def _path(text: str) -> Path:
     return Path(text)
+
+
+def evidence_for(app: App, decision: Decision) -> str:
+    """Markdown evidence a reviewer sees in the approval form: checks, rules, commands."""
+    from triloop.domain.contracts import CheckResult
+
+    with app.uow() as session:
+        pr = _pr(session, decision.repo_id, decision.number)
+        rows = session.scalars(
+            select(CheckRun)
+            .where(CheckRun.pull_request_id == pr.id, CheckRun.head_sha == decision.head_sha)
+            .order_by(CheckRun.id.desc())
+        ).all()
+        latest: dict[str, CheckResult] = {}
+        for row in rows:
+            latest.setdefault(row.check_id, CheckResult(
+                check_id=row.check_id, status=row.status,  # type: ignore[arg-type]
+                command=row.command, excerpt=row.excerpt, rule_ids=list(row.rule_ids),
+                duration_s=row.duration_s))
+        header = f"**{pr.title}**\n\nbranch `{pr.branch}`, head `{pr.head_sha[:12]}`\n\n"
+        return header + evidence_markdown(list(latest.values()), decision.reasons)

@@ -1,0 +1,57 @@
+"""Janitor: reap expired leases, close tickets whose finding is gone, clean up after runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import dag, task
+from triloop_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS
+
+
+@dag(
+    dag_id="triloop_janitor",
+    schedule="@daily",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "janitor"],
+    doc_md=__doc__,
+)
+def triloop_janitor() -> None:
+    @task
+    def reap_expired_leases(**context: Any) -> list[str]:
+        from triloop.janitor.service import reap_leases
+        from triloop_airflow.runtime import actor, app
+
+        return reap_leases(app(), actor(context))
+
+    @task
+    def close_resolved_tickets(**context: Any) -> list[str]:
+        from triloop.janitor.service import close_resolved
+        from triloop_airflow.runtime import actor, app
+
+        return close_resolved(app(), actor(context))
+
+    @task
+    def remove_finished_containers(**context: Any) -> list[str]:
+        import docker
+        from triloop.janitor.containers import remove_finished_sandboxes
+        from triloop_airflow.runtime import app
+
+        limit = timedelta(seconds=app().policy.sandbox_wall_clock_s * 2)
+        return remove_finished_sandboxes(docker.from_env(), max_running=limit)
+
+    @task
+    def remove_old_workspaces(**context: Any) -> int:
+        from triloop.janitor.service import clean_workspaces
+        from triloop_airflow.runtime import actor, app
+
+        return clean_workspaces(app(), actor(context))
+
+    reap_expired_leases() >> close_resolved_tickets()
+    remove_finished_containers() >> remove_old_workspaces()
+
+
+triloop_janitor()

@@ -1,0 +1,1 @@
+"""Airflow-facing glue for Triloop: assets, DAG defaults, runtime wiring, HITL operator."""

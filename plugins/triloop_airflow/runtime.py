@@ -1,0 +1,56 @@
+"""Wiring the control plane inside a running task: database URL, actor, error mapping."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+from triloop.bootstrap import App, bootstrap
+from triloop.errors import PermanentError
+from triloop.store.ledger import Actor
+
+log = logging.getLogger(__name__)
+DB_CONN_ID = "triloop_db"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def db_url_from_connection(conn_id: str = DB_CONN_ID) -> str | None:
+    """The SQLAlchemy URL in connection ``conn_id`` (extra ``sqlalchemy_url``), if defined."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        log.info("connection %s not defined: using TRILOOP_DB_URL / TRILOOP_HOME", conn_id)
+        return None
+    url = conn.extra_dejson.get("sqlalchemy_url")
+    if not url:
+        raise PermanentError(f"connection {conn_id!r} has no 'sqlalchemy_url' in its extra")
+    return str(url)
+
+
+def app() -> App:
+    return bootstrap(db_url=db_url_from_connection())
+
+
+def actor(context: Mapping[str, Any]) -> Actor:
+    return Actor.from_airflow_context(context)
+
+
+def permanent_failures_fail_fast(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a PermanentError into AirflowFailException (no retries), keeping the cause."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return func(*args, **kwargs)
+        except PermanentError as exc:
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper

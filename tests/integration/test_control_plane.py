@@ -1,0 +1,141 @@
+"""The control plane on SQLite: onboarding, bad input, ingest idempotency, claims and leases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from triloop.bootstrap import App
+from triloop.discovery.service import ingest_scan, prepare_scan, repo_ref
+from triloop.execution.service import claim
+from triloop.janitor.service import close_resolved, reap_leases
+from triloop.onboarding import OnboardingError, materialise_sample, onboard
+from triloop.store.ledger import Actor
+from triloop.store.models import Effect, LedgerEntry, Repo, Scan, Ticket
+
+RUFF = str(Path(sys.executable).with_name("ruff"))
+
+
+def _actor(run: str, task: str = "t") -> Actor:
+    return Actor(name=f"test:{task}", dag_id="triloop_test", run_id=run, task_id=task, try_number=1)
+
+
+def _host_scan(app: App, run: str) -> list[str]:
+    """Discovery with ruff run on the host in place of the sandbox (same JSON contract)."""
+    with app.uow() as session:
+        repo = repo_ref(session.get_one(Repo, "sample"))
+    request = prepare_scan(app, repo, _actor(run))
+    out = Path(request.output_dir)
+    ruff = subprocess.run(
+        [RUFF, "check", "--output-format", "json", "--exit-zero", "--no-cache", "."],
+        cwd=request.workspace,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (out / "ruff.json").write_text(ruff.stdout.replace(request.workspace + "/", "/workspace/"))
+    (out / "semgrep.json").write_text(json.dumps({"results": [], "errors": []}))
+    (out / "result.json").write_text(
+        json.dumps({"tools": {"ruff": {"exit_code": 0}, "semgrep": {"exit_code": 0}}})
+    )
+    return ingest_scan(app, request, _actor(run))
+
+
+def _counts(app: App) -> dict[str, int]:
+    with app.uow() as session:
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Repo, Ticket, Scan, Effect)
+        }
+
+
+def test_sample_is_onboarded_once(app: App) -> None:
+    first = onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    again = onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    assert first.id == again.id == "sample"
+    assert Path(first.remote, "HEAD").exists()
+
+
+@pytest.mark.parametrize(
+    ("make_target", "message"),
+    [
+        (lambda tmp: str(tmp / "missing"), "no such file or directory"),
+        (lambda tmp: str(tmp), "not a git repository"),
+        (lambda tmp: "http://127.0.0.1:9/nothing.git", "remote is unreachable"),
+        (lambda tmp: _no_python_repo(tmp), "has no Python files"),
+    ],
+)
+def test_bad_onboarding_input_is_refused_and_recorded(
+    app: App, tmp_path: Path, make_target, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    target = make_target(tmp_path)
+    before = _counts(app)
+    with pytest.raises(OnboardingError, match=message) as info:
+        onboard(app, target, actor=_actor("r"))
+    assert target in str(info.value)
+    assert _counts(app) == before
+    assert not any(app.settings.forge_dir.glob("*")) if app.settings.forge_dir.exists() else True
+    with app.uow() as session:
+        row = session.scalars(select(LedgerEntry).order_by(LedgerEntry.id.desc())).first()
+        assert row is not None and row.outcome == "rejected" and message in (row.error or "")
+
+
+def _no_python_repo(tmp: Path) -> str:
+    repo = tmp / "docs-only"
+    repo.mkdir()
+    (repo / "README.md").write_text("docs\n")
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+    ):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    return str(repo)
+
+
+def test_rescanning_an_unchanged_repo_creates_no_ticket(app: App) -> None:
+    onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    created = _host_scan(app, "scan-1")
+    assert len(created) >= 3
+    assert _host_scan(app, "scan-1") == created  # a cleared and re-run ingest task
+    assert _host_scan(app, "scan-2") == []  # a new run over the same code
+    with app.uow() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == len(created)
+
+
+def test_claims_are_exclusive_and_rerun_safe(app: App) -> None:
+    onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    _host_scan(app, "scan-1")
+    one = claim(app, _actor("exec-1"))
+    assert claim(app, _actor("exec-1")) == one  # re-run of the same claim task
+    two = claim(app, _actor("exec-2"))
+    assert one and not {c.ticket_id for c in one} & {c.ticket_id for c in two}
+
+
+def test_expired_leases_return_to_ready(app: App) -> None:
+    onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    _host_scan(app, "scan-1")
+    claimed = claim(app, _actor("exec-1"))
+    later = datetime.now(UTC) + timedelta(seconds=app.policy.lease_seconds + 1)
+    reaped = reap_leases(app, _actor("janitor"), now=later)
+    assert sorted(reaped) == sorted(c.ticket_id for c in claimed)
+    with app.uow() as session:
+        states = {session.get_one(Ticket, t).state for t in reaped}
+        lost = session.scalars(
+            select(LedgerEntry).where(LedgerEntry.action == "ticket.lease_expired")
+        ).all()
+    assert states == {"ready"}
+    assert {r.payload["lost_by"] for r in lost} == {"triloop_test/exec-1"}
+
+
+def test_janitor_closes_tickets_whose_finding_is_gone(app: App) -> None:
+    onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    created = _host_scan(app, "scan-1")
+    with app.uow() as session:
+        session.add(Scan(repo_id="sample", idempotency_key="later", head_sha="x", ticket_keys=[]))
+    assert sorted(close_resolved(app, _actor("janitor"))) == sorted(created)
