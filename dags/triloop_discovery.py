@@ -36,20 +36,25 @@ def triloop_discovery() -> None:
     def update_workspace(repo: dict[str, Any], **context: Any) -> dict[str, Any]:
         from triloop.discovery.service import prepare_scan
         from triloop.domain.contracts import RepoRef
-        from triloop_airflow.runtime import actor, app
+        from triloop_airflow.runtime import actor, app, label_map_index
 
         ref = RepoRef.model_validate(repo)
-        context["repo_id"] = ref.repo_id
+        label_map_index(repo_id=ref.repo_id)
         return prepare_scan(app(), ref, actor(context)).model_dump(mode="json")
 
     @task(map_index_template="{{ repo_id }}")
     def ingest_findings(scan: dict[str, Any], **context: Any) -> list[str]:
         from triloop.discovery.service import ingest_scan
         from triloop.domain.contracts import ScanRequest
-        from triloop_airflow.runtime import actor, app, permanent_failures_fail_fast
+        from triloop_airflow.runtime import (
+            actor,
+            app,
+            label_map_index,
+            permanent_failures_fail_fast,
+        )
 
         request = ScanRequest.model_validate(scan)
-        context["repo_id"] = request.repo_id
+        label_map_index(repo_id=request.repo_id)
         return permanent_failures_fail_fast(ingest_scan)(app(), request, actor(context))
 
     @task(outlets=[TICKETS])

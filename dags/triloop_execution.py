@@ -58,10 +58,15 @@ def triloop_execution() -> None:
         from triloop.domain.contracts import Claim
         from triloop.execution.harness import harness_for
         from triloop.execution.service import prepare
-        from triloop_airflow.runtime import actor, app, permanent_failures_fail_fast
+        from triloop_airflow.runtime import (
+            actor,
+            app,
+            label_map_index,
+            permanent_failures_fail_fast,
+        )
 
         parsed = Claim.model_validate(claim)
-        context["ticket_id"] = parsed.ticket_id
+        label_map_index(ticket_id=parsed.ticket_id)
         request = permanent_failures_fail_fast(prepare)(app(), parsed, actor(context))
         command = harness_for(request.harness).command(request)
         return {**request.model_dump(mode="json"), "command": command}
@@ -70,9 +75,14 @@ def triloop_execution() -> None:
     def open_pull_request(request: dict[str, Any], **context: Any) -> dict[str, Any] | None:
         from triloop.domain.contracts import HarnessRequest
         from triloop.execution.service import finish
-        from triloop_airflow.runtime import actor, app, permanent_failures_fail_fast
+        from triloop_airflow.runtime import (
+            actor,
+            app,
+            label_map_index,
+            permanent_failures_fail_fast,
+        )
 
-        context["ticket_id"] = request["ticket_id"]
+        label_map_index(ticket_id=request["ticket_id"])
         parsed = HarnessRequest.model_validate({k: v for k, v in request.items() if k != "command"})
         pr = permanent_failures_fail_fast(finish)(app(), parsed, actor(context))
         return pr.model_dump(mode="json") if pr else None

@@ -61,9 +61,9 @@ def triloop_governance() -> None:
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.governance.service import NotMergeable
         from triloop.governance.service import prepare_review as prepare
-        from triloop_airflow.runtime import actor, app
+        from triloop_airflow.runtime import actor, app, label_map_index
 
-        context["pr_label"] = f"{pr['repo_id']}#{pr['number']}"
+        label_map_index(pr_label=f"{pr['repo_id']}#{pr['number']}")
         try:
             review = prepare(app(), str(pr["repo_id"]), int(pr["number"]), actor(context))
         except NotMergeable as exc:
@@ -75,10 +75,15 @@ def triloop_governance() -> None:
         from triloop.domain.contracts import ReviewRequest
         from triloop.governance.service import decide as decide_review
         from triloop.governance.service import evidence_for
-        from triloop_airflow.runtime import actor, app, permanent_failures_fail_fast
+        from triloop_airflow.runtime import (
+            actor,
+            app,
+            label_map_index,
+            permanent_failures_fail_fast,
+        )
 
         parsed = ReviewRequest.model_validate(review)
-        context["pr_label"] = f"{parsed.repo_id}#{parsed.number}"
+        label_map_index(pr_label=f"{parsed.repo_id}#{parsed.number}")
         the_app = app()
         decision = permanent_failures_fail_fast(decide_review)(the_app, parsed, actor(context))
         return {**decision.model_dump(mode="json"), "evidence": evidence_for(the_app, decision)}
@@ -87,9 +92,14 @@ def triloop_governance() -> None:
     def auto_merge(decision: dict[str, Any], **context: Any) -> dict[str, Any] | None:
         from triloop.domain.contracts import Decision
         from triloop.governance.service import merge
-        from triloop_airflow.runtime import actor, app, permanent_failures_fail_fast
+        from triloop_airflow.runtime import (
+            actor,
+            app,
+            label_map_index,
+            permanent_failures_fail_fast,
+        )
 
-        context["pr_label"] = f"{decision['repo_id']}#{decision['number']}"
+        label_map_index(pr_label=f"{decision['repo_id']}#{decision['number']}")
         if decision["outcome"] != "auto_merge":
             return None
         parsed = Decision.model_validate({k: v for k, v in decision.items() if k != "evidence"})

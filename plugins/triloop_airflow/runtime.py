@@ -54,3 +54,10 @@ def permanent_failures_fail_fast(func: Callable[P, R]) -> Callable[P, R]:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
     return wrapper
+
+
+def label_map_index(**values: str) -> None:
+    """Expose ``values`` to the task's ``map_index_template`` (shown in the grid view)."""
+    from airflow.sdk import get_current_context
+
+    get_current_context().update(values)

@@ -139,3 +139,51 @@ def test_janitor_closes_tickets_whose_finding_is_gone(app: App) -> None:
     with app.uow() as session:
         session.add(Scan(repo_id="sample", idempotency_key="later", head_sha="x", ticket_keys=[]))
     assert sorted(close_resolved(app, _actor("janitor"))) == sorted(created)
+
+
+def test_malformed_patch_is_refused_recorded_and_changes_nothing(app: App) -> None:
+    from triloop.execution.service import HarnessFailed, finish, prepare
+
+    repo = onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    _host_scan(app, "scan-1")
+    [first, *_] = claim(app, _actor("exec-1"))
+    request = prepare(app, first, _actor("exec-1", "prepare"))
+    out = Path(request.output_dir)
+    (out / "result.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "harness": "autofix",
+                "ticket_id": first.ticket_id,
+                "status": "changed",
+                "summary": "edited",
+                "files_changed": request.paths,
+            }
+        )
+    )
+    (out / "patch.diff").write_text("diff --git a/x\nthis is not a patch\n")
+    heads_before = subprocess.run(
+        ["git", "ls-remote", repo.remote], capture_output=True, text=True, check=True
+    ).stdout
+    with pytest.raises(HarnessFailed, match=r"patch\.diff: unreadable diff header"):
+        finish(app, request, _actor("exec-1", "open_pr"))
+    with pytest.raises(HarnessFailed, match="unreadable diff header"):  # a re-run says the same
+        finish(app, request, _actor("exec-1", "open_pr"))
+    assert (
+        subprocess.run(
+            ["git", "ls-remote", repo.remote], capture_output=True, text=True, check=True
+        ).stdout
+        == heads_before
+    )
+    with app.uow() as session:
+        ticket = session.get_one(Ticket, first.ticket_id)
+        assert ticket.state == "dead_letter" and "patch.diff" in (ticket.last_error or "")
+        rows = session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.ticket_id == first.ticket_id, LedgerEntry.action == "ticket.give_up"
+            )
+        ).all()
+        assert len(rows) == 1 and "unreadable diff header" in (rows[0].error or "")
+        from triloop.store.models import PullRequest
+
+        assert session.scalars(select(PullRequest)).all() == []

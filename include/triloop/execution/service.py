@@ -260,9 +260,9 @@ def count_ready(app: App) -> int:
     with app.uow() as session:
         return int(
             session.scalar(
-                select(func.count()).select_from(Ticket).where(
-                    Ticket.state == TicketState.READY.value
-                )
+                select(func.count())
+                .select_from(Ticket)
+                .where(Ticket.state == TicketState.READY.value)
             )
             or 0
         )

@@ -282,9 +282,16 @@ def evidence_for(app: App, decision: Decision) -> str:
         ).all()
         latest: dict[str, CheckResult] = {}
         for row in rows:
-            latest.setdefault(row.check_id, CheckResult(
-                check_id=row.check_id, status=row.status,  # type: ignore[arg-type]
-                command=row.command, excerpt=row.excerpt, rule_ids=list(row.rule_ids),
-                duration_s=row.duration_s))
+            latest.setdefault(
+                row.check_id,
+                CheckResult(
+                    check_id=row.check_id,
+                    status=row.status,
+                    command=row.command,
+                    excerpt=row.excerpt,
+                    rule_ids=list(row.rule_ids),
+                    duration_s=row.duration_s,
+                ),
+            )
         header = f"**{pr.title}**\n\nbranch `{pr.branch}`, head `{pr.head_sha[:12]}`\n\n"
         return header + evidence_markdown(list(latest.values()), decision.reasons)
