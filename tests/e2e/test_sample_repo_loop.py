@@ -68,9 +68,16 @@ def test_findings_become_merged_pull_requests(
     # The finding is really gone from the default branch of the forge repository.
     assert ticket.rule not in _ruff_codes(repo.remote, ticket.path, tmp_path)
 
+    # PRs whose base moved under them were sent back for a recheck; the next round merges more.
+    assert _run(factory, "triloop_governance") == "success"
+    with app.uow() as session:
+        again = session.scalars(select(PullRequest).where(PullRequest.state == "merged")).all()
+        assert len(again) > len(merged)
+
     # Discovery again: nothing new, and the merged ticket's finding is no longer reported.
     assert _run(factory, "triloop_discovery") == "success"
     with app.uow() as session:
         assert len(session.scalars(select(Ticket)).all()) == before
         latest = session.scalars(select(Scan).order_by(Scan.id.desc())).first()
         assert latest is not None and ticket.key not in latest.ticket_keys
+    assert _run(factory, "triloop_janitor") == "success"

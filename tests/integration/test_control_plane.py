@@ -187,3 +187,122 @@ def test_malformed_patch_is_refused_recorded_and_changes_nothing(app: App) -> No
         from triloop.store.models import PullRequest
 
         assert session.scalars(select(PullRequest)).all() == []
+
+
+def _fake_sandbox_outputs(review, tests_status: str = "passed") -> None:  # type: ignore[no-untyped-def]
+    """Write what the sandbox's scan/check commands write, by running ruff on the host."""
+    for src, out in (
+        (review.base_workspace, review.base_out),
+        (review.merged_workspace, review.merged_out),
+    ):
+        ruff = subprocess.run(
+            [RUFF, "check", "--output-format", "json", "--exit-zero", "--no-cache", "."],
+            cwd=src,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        Path(out, "ruff.json").write_text(ruff.stdout.replace(src + "/", "/workspace/"))
+        Path(out, "semgrep.json").write_text(json.dumps({"results": [], "errors": []}))
+        Path(out, "result.json").write_text(
+            json.dumps({"tools": {"ruff": {"exit_code": 0}, "semgrep": {"exit_code": 0}}})
+        )
+    Path(review.tests_out, "checks.json").write_text(
+        json.dumps(
+            {
+                "checks": [
+                    {
+                        "check_id": "tests",
+                        "status": tests_status,
+                        "command": "python -m pytest -q",
+                        "excerpt": "FAILED tests/test_models.py::test_add"
+                        if tests_status == "failed"
+                        else "ok",
+                        "rule_ids": ["tests/test_models.py::test_add"]
+                        if tests_status == "failed"
+                        else [],
+                    }
+                ]
+            }
+        )
+    )
+
+
+def _pr_for_first_ticket(app: App, tmp: Path) -> tuple[str, int]:
+    from triloop.execution.service import finish, prepare
+
+    onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    _host_scan(app, "scan-1")
+    [first, *_] = claim(app, _actor("exec-1"))
+    request = prepare(app, first, _actor("exec-1", "prepare"))
+    subprocess.run(
+        [RUFF, "check", "--fix", "--no-cache", "--select", request.rule, *request.paths],
+        cwd=request.workspace,
+        capture_output=True,
+        check=False,
+    )
+    diff = subprocess.run(
+        ["git", "diff"], cwd=request.workspace, capture_output=True, text=True, check=True
+    ).stdout
+    Path(request.output_dir, "patch.diff").write_text(diff)
+    Path(request.output_dir, "result.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "harness": "autofix",
+                "ticket_id": first.ticket_id,
+                "status": "changed",
+                "files_changed": request.paths,
+            }
+        )
+    )
+    pr = finish(app, request, _actor("exec-1", "open_pr"))
+    assert pr is not None
+    return pr.repo_id, pr.number
+
+
+@pytest.mark.parametrize(
+    ("level", "tests_status", "verdict", "outcome", "pr_state"),
+    [
+        (2, "passed", None, "auto_merge", "merged"),
+        (1, "passed", "Approve", "needs_human", "merged"),
+        (1, "passed", "Reject", "needs_human", "closed"),
+        (2, "failed", None, "blocked", "closed"),
+    ],
+)
+def test_governance_decides_by_policy(  # type: ignore[no-untyped-def]
+    app: App, tmp_path: Path, level, tests_status, verdict, outcome, pr_state
+) -> None:
+    from triloop.domain.policy import RepoPolicy
+    from triloop.governance.service import (
+        decide,
+        human_verdict,
+        merge,
+        prepare_review,
+        select_reviews,
+    )
+    from triloop.store.models import CheckRun, PullRequest
+
+    app.policy.repos["sample"] = RepoPolicy(autonomy_level=level)
+    repo_id, number = _pr_for_first_ticket(app, tmp_path)
+    reviewer = _actor("gov-1", "decide")
+    assert select_reviews(app, reviewer) == [{"repo_id": repo_id, "number": number}]
+    review = prepare_review(app, repo_id, number, reviewer)
+    _fake_sandbox_outputs(review, tests_status)
+    decision = decide(app, review, reviewer)
+    assert decide(app, review, reviewer) == decision  # a re-run decides nothing new
+    assert decision.outcome == outcome
+    if outcome == "auto_merge":
+        merge(app, decision, reviewer)
+    elif verdict:
+        human_verdict(app, decision, verdict, _actor("gov-1", "human_approval"))
+    with app.uow() as session:
+        pr = session.scalars(select(PullRequest)).one()
+        checks = session.scalars(select(CheckRun)).all()
+        assert pr.state == pr_state
+        assert {c.check_id for c in checks} == {"tests", "ruff", "semgrep", "ticket_resolved"}
+        failing = [c for c in checks if c.status != "passed"]
+        if tests_status == "failed":
+            assert [c.rule_ids for c in failing] == [["tests/test_models.py::test_add"]]
+        else:
+            assert failing == []
