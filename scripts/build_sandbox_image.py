@@ -26,6 +26,7 @@ SANDBOX_DIR = ROOT / "include" / "sandbox"
 SEMGREP_DIR = ROOT / "include" / "semgrep"
 CACHE_DIR = ROOT / ".cache"
 IMAGE = "triloop-sandbox"
+TOOLCHAIN = "triloop-sandbox-toolchain"
 DEFAULT_BASE = "python:3.11-slim-bookworm"
 DEBOOTSTRAP_BASE = "triloop-base:bookworm"
 DEBOOTSTRAP_PACKAGES = "python3,python3-venv,git,ca-certificates"
@@ -168,11 +169,13 @@ def unmount_below(rootfs: Path) -> None:
             raise BuildError(f"mounts remain under {rootfs}; unmount them and delete it by hand")
 
 
-def content_hash(base_id: str) -> str:
+def content_hash(base_id: str, *, toolchain_only: bool = False) -> str:
+    """Hash of everything that goes into the image (or, toolchain_only, its toolchain stage)."""
     digest = hashlib.sha256(f"recipe={RECIPE_VERSION}\nbase={base_id}\n".encode())
     digest.update(" ".join(PLATFORMS).encode())
-    inputs = [SANDBOX_DIR / "Dockerfile", SANDBOX_DIR / "harness.py"]
-    inputs += [SANDBOX_DIR / "requirements.txt", *sorted(SEMGREP_DIR.rglob("*.y*ml"))]
+    inputs = [SANDBOX_DIR / "Dockerfile", SANDBOX_DIR / "requirements.txt"]
+    if not toolchain_only:
+        inputs += [SANDBOX_DIR / "harness.py", *sorted(SEMGREP_DIR.rglob("*.y*ml"))]
     for path in inputs:
         digest.update(f"\n{path.relative_to(ROOT)}\n".encode())
         digest.update(path.read_bytes())
@@ -202,7 +205,7 @@ def ensure_wheels() -> Path:
     return wheels
 
 
-def build_image(base: str, digest: str, offline: bool) -> None:
+def build_image(base: str, digest: str, toolchain: str, offline: bool) -> None:
     wheels = ensure_wheels()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="triloop-sandbox-ctx-") as tmp:
@@ -212,9 +215,28 @@ def build_image(base: str, digest: str, offline: bool) -> None:
         shutil.copytree(SEMGREP_DIR, ctx / "semgrep")
         shutil.copytree(wheels, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))
         argv = ["build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg"]
-        argv += [f"CONTENT_HASH={digest}", "-t", f"{IMAGE}:{digest}", "-t", f"{IMAGE}:latest"]
-        docker(*argv, *(["--network", "none"] if offline else []), str(ctx), quiet=False)
+        argv += [f"CONTENT_HASH={digest}", *(["--network", "none"] if offline else [])]
+        # Tag the toolchain stage: named build cache instead of a dangling image, so a change
+        # to harness.py or the rules rebuilds in seconds instead of reinstalling the wheels.
+        if not image_id(f"{TOOLCHAIN}:{toolchain}"):
+            docker(
+                *argv,
+                "--target",
+                "toolchain",
+                "-t",
+                f"{TOOLCHAIN}:{toolchain}",
+                str(ctx),
+                quiet=False,
+            )
+        docker(*argv, "-t", f"{IMAGE}:{digest}", "-t", f"{IMAGE}:latest", str(ctx), quiet=False)
     step(f"docker build {IMAGE}:{digest}", started)
+
+
+def remove_stale_tags(repo: str, current: str) -> None:
+    """Untag earlier builds; an image a container still uses stays (docker refuses)."""
+    for tag in docker("image", "ls", "--format", "{{.Tag}}", repo).split():
+        if tag not in (current, "latest"):
+            subprocess.run(["docker", "image", "rm", f"{repo}:{tag}"], capture_output=True)
 
 
 def main() -> int:
@@ -225,14 +247,17 @@ def main() -> int:
         if base_id is None:
             raise BuildError(f"base image {base} vanished while building")
         digest = content_hash(base_id)
+        toolchain = content_hash(base_id, toolchain_only=True)
         if image_id(f"{IMAGE}:{digest}"):
             docker("tag", f"{IMAGE}:{digest}", f"{IMAGE}:latest")
             print(f"sandbox image up to date: {IMAGE}:{digest} (base {base})")
         else:
             print(f"[sandbox-image] building {IMAGE}:{digest} FROM {base}", flush=True)
-            build_image(base, digest, offline)
+            build_image(base, digest, toolchain, offline)
             size = int(docker("image", "inspect", "--format", "{{.Size}}", f"{IMAGE}:{digest}"))
             print(f"sandbox image built: {IMAGE}:{digest} ({size / 1e6:.0f} MB)")
+            remove_stale_tags(TOOLCHAIN, toolchain)
+        remove_stale_tags(IMAGE, digest)
     except BuildError as exc:
         print(f"build_sandbox_image: error: {exc}", file=sys.stderr)
         return 1

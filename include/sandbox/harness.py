@@ -74,11 +74,10 @@ def run(argv: list[str]) -> Run:
     start = time.monotonic()
     try:
         proc = subprocess.run(argv, cwd=WORKSPACE, env=tool_env(), capture_output=True, check=False)
-    except OSError as exc:
-        raise HarnessError(f"cannot run {argv[0]!r} in {WORKSPACE}: {exc}") from exc
-    result = Run(
-        argv, proc.returncode, round(time.monotonic() - start, 3), proc.stdout, proc.stderr
-    )
+        code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    except OSError as exc:  # a missing tool is a tool error (127, like a shell), not a crash
+        code, stdout, stderr = 127, b"", f"cannot run {argv[0]!r}: {exc}".encode()
+    result = Run(argv, code, round(time.monotonic() - start, 3), stdout, stderr)
     log.info("%s: exit %s in %.1fs", shlex.join(argv), result.exit_code, result.duration_s)
     return result
 

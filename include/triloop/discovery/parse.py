@@ -16,6 +16,8 @@ from triloop.domain.contracts import Finding, Severity
 from triloop.domain.fingerprint import finding_fingerprint
 
 CONTAINER_ROOT = "/workspace/"
+# semgrep prefixes rule ids with the rules file's directory (/opt/triloop/semgrep in the image).
+SEMGREP_RULE_PREFIX = "opt.triloop.semgrep."
 _SEMGREP_SEVERITY: dict[str, Severity] = {
     "INFO": "low",
     "WARNING": "medium",
@@ -122,7 +124,7 @@ def parse_semgrep(path: Path, repo_id: str, checkout: Path) -> list[Finding]:
                     repo_id,
                     checkout,
                     tool="semgrep",
-                    rule=str(item["check_id"]),
+                    rule=str(item["check_id"]).removeprefix(SEMGREP_RULE_PREFIX),
                     path=_relative(str(item["path"]), path),
                     line=int(item["start"]["line"]),
                     message=str(item["extra"]["message"]).strip(),

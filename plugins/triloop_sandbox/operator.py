@@ -1,0 +1,216 @@
+"""SandboxOperator: DockerOperator, hardened by default, for untrusted harness runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.docker.exceptions import DockerContainerFailedException
+from airflow.providers.docker.operators.docker import DockerOperator
+from docker.errors import APIError
+from docker.types import Mount
+
+from triloop_sandbox import hardening
+from triloop_sandbox.exceptions import SandboxPolicyError, SandboxTimeout
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFAULT_IMAGE = "triloop-sandbox:latest"
+SANDBOX_USER = "10001:10001"
+
+
+class SandboxOperator(DockerOperator):
+    """Run a command in the Triloop sandbox image with the host locked out.
+
+    Always: no network (``network_mode="none"``), uid/gid 10001, every capability dropped,
+    ``no-new-privileges``, read-only root filesystem, a size-limited tmpfs on /tmp, pids and
+    memory limits, a hard CPU quota (``nano_cpus``), labels for the janitor, a wall-clock limit
+    that kills the container (``SandboxTimeout``), removal of the container however it ends, and
+    never ``retrieve_output``. ``workspace`` is bind-mounted at /workspace (read-only unless
+    ``workspace_readonly=False``) and ``output_dir`` at /out; both must resolve, symlinks
+    followed, inside ``workspace_root`` (default ``$TRILOOP_HOME/workspaces``, read at execute
+    time) and must be writable by uid 10001 where the harness writes.
+
+    How the hardening is applied: DockerOperator has no parameters for cap_drop, read_only,
+    tmpfs, pids_limit, nano_cpus or security_opt, and builds the HostConfig inside
+    ``_run_image_with_mounts`` via ``self.cli.create_host_config(...)``. Copying that method
+    would fork provider code that changes between releases, so ``cli`` returns
+    ``hardening.HardenedClient``, a proxy over docker's ``APIClient`` whose
+    ``create_host_config`` adds the settings and whose ``create_container`` refuses any
+    HostConfig lacking them. If a future provider stops going through ``create_host_config``,
+    containers fail closed instead of starting unhardened.
+    """
+
+    image: str
+    template_fields: Sequence[str] = (
+        *(field for field in DockerOperator.template_fields if field != "mounts"),
+        "workspace",
+        "output_dir",
+        "ticket_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        workspace: str,
+        output_dir: str,
+        workspace_readonly: bool = True,
+        workspace_root: str | None = None,
+        wall_clock_limit_s: int = 900,
+        mem_limit: str = "2g",
+        cpu_limit: float = 1.0,
+        pids_limit: int = 256,
+        tmpfs_size: str = "512m",
+        ticket_id: str | None = None,
+        labels: dict[str, str] | None = None,
+        image: str | None = None,
+        network_mode: str = "none",
+        user: str = SANDBOX_USER,
+        mounts: list[Mount | dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        hardening.check_arguments(kwargs, network_mode, user)
+        hardening.check_no_docker_socket("workspace", workspace)
+        hardening.check_no_docker_socket("output_dir", output_dir)
+        hardening.check_no_docker_socket("workspace_root", workspace_root)
+        for name, value in (("wall_clock_limit_s", wall_clock_limit_s), ("cpu_limit", cpu_limit)):
+            if not value > 0:
+                raise hardening.refuse(f"{name}={value!r}", "it must be positive")
+        if not pids_limit > 0:
+            raise hardening.refuse(f"pids_limit={pids_limit!r}", "it must be positive")
+        if labels is not None and not isinstance(labels, dict):
+            raise hardening.refuse(f"labels={labels!r}", "labels must be a dict of strings")
+        self.extra_mounts = hardening.normalize_mounts(mounts or [])
+        super().__init__(
+            image=image or "",
+            network_mode="none",
+            user=user,
+            mem_limit=mem_limit,
+            mount_tmp_dir=False,
+            auto_remove="force",
+            retrieve_output=False,
+            **kwargs,
+        )
+        self.workspace = workspace
+        self.output_dir = output_dir
+        self.workspace_readonly = workspace_readonly
+        self.workspace_root = workspace_root
+        self.wall_clock_limit_s = wall_clock_limit_s
+        self.cpu_limit = cpu_limit
+        self.pids_limit = pids_limit
+        self.tmpfs_size = tmpfs_size
+        self.ticket_id = ticket_id
+        self.extra_labels = dict(labels or {})
+        # Created per execute(): Airflow deep-copies operators and locks cannot be copied.
+        self._timer: threading.Timer | None = None
+        self._timed_out: threading.Event | None = None
+
+    @property
+    def host_config_hardening(self) -> dict[str, Any]:
+        return {
+            "network_mode": "none",
+            "privileged": False,
+            "cap_add": None,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,exec,size={self.tmpfs_size},mode=1777"},
+            "pids_limit": self.pids_limit,
+            "nano_cpus": int(self.cpu_limit * 1_000_000_000),
+            "mem_limit": self.mem_limit,
+            "memswap_limit": self.mem_limit,  # no swap on top of the memory limit
+        }
+
+    @property
+    def cli(self) -> Any:
+        client = self.hook.api_client
+        return hardening.HardenedClient(client, self.host_config_hardening, self._arm_timer)
+
+    def execute(self, context: Context) -> Any:
+        self.image = self.image or os.environ.get("TRILOOP_SANDBOX_IMAGE") or DEFAULT_IMAGE
+        root = self.workspace_root
+        if not root:  # read here, at run time, never at import or DAG-parse time
+            if not os.environ.get("TRILOOP_HOME"):
+                raise SandboxPolicyError("workspace_root is unset and so is TRILOOP_HOME")
+            root = os.path.join(os.environ["TRILOOP_HOME"], "workspaces")
+        real_root = hardening.resolve_root(root)
+        workspace = hardening.resolve_inside("workspace", self.workspace, real_root)
+        output_dir = hardening.resolve_inside("output_dir", self.output_dir, real_root)
+        extra = [
+            {**m, "Source": hardening.resolve_inside("mounts", m["Source"], real_root)}
+            for m in self.extra_mounts
+        ]
+        self.mounts = [
+            Mount("/workspace", workspace, type="bind", read_only=self.workspace_readonly),
+            Mount("/out", output_dir, type="bind", read_only=False),
+            *extra,
+        ]
+        self.labels = {**self.extra_labels, **self.run_labels(context)}
+        self._timed_out = timed_out = threading.Event()
+        try:
+            return super().execute(context)
+        except DockerContainerFailedException as exc:
+            if timed_out.is_set():
+                raise SandboxTimeout(
+                    f"sandbox exceeded its wall-clock limit of {self.wall_clock_limit_s}s",
+                    limit_s=self.wall_clock_limit_s,
+                    container_id=(self.container or {}).get("Id"),
+                    logs=[str(line) for line in (exc.logs or [])[-60:]],
+                ) from exc
+            raise
+        finally:
+            self._cancel_timer()
+
+    def run_labels(self, context: Context) -> dict[str, str]:
+        """Labels naming the run, so the janitor can find and reap orphans."""
+        ti = context.get("ti")
+        labels = {
+            "io.triloop.sandbox": "1",
+            "io.triloop.dag_id": str(getattr(ti, "dag_id", None) or self.dag_id),
+            "io.triloop.run_id": str(getattr(ti, "run_id", None) or context.get("run_id", "")),
+            "io.triloop.task_id": str(getattr(ti, "task_id", None) or self.task_id),
+            "io.triloop.try_number": str(getattr(ti, "try_number", 0)),
+            "io.triloop.map_index": str(getattr(ti, "map_index", -1)),
+        }
+        if self.ticket_id:
+            labels["io.triloop.ticket_id"] = str(self.ticket_id)
+        return labels
+
+    def _arm_timer(self, container_id: str) -> None:
+        self._cancel_timer()
+        timed_out = self._timed_out or threading.Event()
+        args = (container_id, timed_out)
+        self._timer = threading.Timer(self.wall_clock_limit_s, self._expire, args)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self, container_id: str, timed_out: threading.Event) -> None:
+        timed_out.set()
+        self.log.error(
+            "Wall-clock limit of %ss reached; killing container %s (ticket %s)",
+            self.wall_clock_limit_s,
+            container_id[:12],
+            self.ticket_id,
+        )
+        try:
+            self.hook.api_client.kill(container_id)
+        except APIError as exc:  # it may have exited on its own in the meantime
+            self.log.warning("Could not kill container %s: %s", container_id[:12], exc)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def on_kill(self) -> None:
+        """Task killed (UI, timeout, SIGTERM): force-remove the container, which also kills it."""
+        self._cancel_timer()
+        if not self.hook.client_created or not self.container:
+            return
+        try:
+            self.hook.api_client.remove_container(self.container["Id"], force=True)
+        except APIError as exc:
+            self.log.info("Container %s already gone: %s", self.container["Id"][:12], exc)
