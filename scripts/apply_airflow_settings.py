@@ -72,6 +72,10 @@ class SettingsError(ValueError):
         super().__init__(where + problem)
 
 
+class ApplyError(RuntimeError):
+    """Airflow's database holds something this script cannot reconcile; says what to do."""
+
+
 @dataclass(frozen=True)
 class ConnectionSpec:
     """One Airflow connection, fields named as on ``airflow.models.Connection``."""
@@ -391,6 +395,7 @@ def apply_settings(settings: AirflowSettings) -> list[str]:
     from airflow.models.pool import Pool
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
+    from cryptography.fernet import InvalidToken
     from sqlalchemy import select
 
     report: list[str] = []
@@ -411,7 +416,14 @@ def apply_settings(settings: AirflowSettings) -> list[str]:
                 session.add(Connection(conn_id=conn.conn_id, **wanted))
                 report.append(f"connection {conn.conn_id}: created")
                 continue
-            changed = [name for name, value in wanted.items() if getattr(row, name) != value]
+            try:
+                changed = [name for name, value in wanted.items() if getattr(row, name) != value]
+            except InvalidToken as exc:
+                raise ApplyError(
+                    f"connection {conn.conn_id} was encrypted with another Fernet key: set "
+                    "AIRFLOW__CORE__FERNET_KEY to the key that wrote it, or delete it with "
+                    f"`airflow connections delete {conn.conn_id}` and apply again"
+                ) from exc
             for name in changed:
                 setattr(row, name, wanted[name])
             report.append(_outcome("connection", conn.conn_id, changed))
@@ -462,7 +474,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{len(settings.variables)} variables, {len(settings.pools)} pools)"
         )
         return 0
-    for line in apply_settings(settings):
+    try:
+        report = apply_settings(settings)
+    except ApplyError as exc:
+        print(f"error: {args.path}: {exc}", file=sys.stderr)
+        return 1
+    for line in report:
         print(line)
     return 0
 

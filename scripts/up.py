@@ -40,13 +40,17 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-import psutil
+try:
+    import psutil
+except ImportError:  # run with a Python outside the project's venv
+    sys.exit("scripts/up.py needs the project's venv: run `make up`")
 
 REPO = Path(__file__).resolve().parents[1]
 TRILOOP_DAGS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
 TRIGGERED_DAG = "triloop_discovery"
 ADMIN_USER = "admin"
 DEFAULT_PASSWORD = "admin"
+COMPONENTS = ("scheduler", "dag-processor", "api-server", "triggerer")
 CONSOLE_PATTERN = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)")
 
 
@@ -219,7 +223,8 @@ def _port_owner(port: int) -> str:
                 if conn.pid is None:
                     return "another process"
                 proc = psutil.Process(conn.pid)
-                return f"pid {conn.pid} ({' '.join(proc.cmdline())[:100] or proc.name()})"
+                command = " ".join(" ".join(proc.cmdline()).split())[:100]
+                return f"pid {conn.pid} ({command or proc.name()})"
     except (psutil.Error, OSError):
         pass
     return "another process"
@@ -348,18 +353,39 @@ def triloop(plan: Plan, *args: str) -> str:
     return run(plan, [str(plan.bin_dir / "triloop"), *args], show=True)
 
 
+def json_rows(output: str) -> list[dict[str, object]]:
+    """The JSON list an ``airflow ... -o json`` command printed among its log lines."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("[{") or line.strip() == "[]":
+            try:
+                rows = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            return [row for row in rows if isinstance(row, dict)]
+    return []
+
+
 def registered_dags(plan: Plan) -> dict[str, bool]:
     """dag_id -> is_paused for the DAGs serialized in the metadata database."""
-    out = airflow(plan, "dags", "list", "-o", "json", "--columns", "dag_id,is_paused", timeout=120)
-    start = out.find("[")
-    try:
-        rows = json.loads(out[start:]) if start >= 0 else []
-    except json.JSONDecodeError:
-        return {}
-    return {str(row["dag_id"]): str(row.get("is_paused")).lower() == "true" for row in rows}
+    out = airflow(plan, "dags", "list", "-o", "json", timeout=120)
+    return {
+        str(row["dag_id"]): str(row.get("is_paused")).lower() == "true"
+        for row in json_rows(out)
+        if "dag_id" in row
+    }
 
 
-def activate_dags(plan: Plan, deadline: float) -> list[str]:
+def import_errors(plan: Plan) -> list[str]:
+    """One line per DAG file that failed to import: the file and the error's last line."""
+    out = airflow(plan, "dags", "list-import-errors", "-o", "json", timeout=120)
+    lines = []
+    for row in json_rows(out):
+        error = str(row.get("error") or "").strip().splitlines() or ["?"]
+        lines.append(f"{row.get('filepath')}: {error[-1]}")
+    return lines
+
+
+def activate_dags(plan: Plan, standalone: Standalone, deadline: float) -> list[str]:
     """Unpause the Triloop DAGs once parsed, trigger discovery once; return problems found."""
     known: dict[str, bool] = {}
     while True:
@@ -368,22 +394,26 @@ def activate_dags(plan: Plan, deadline: float) -> list[str]:
         if not missing or time.monotonic() > deadline:
             break
         say(f"    waiting for the DAG processor to parse: {', '.join(missing)}")
+        standalone.check()
         time.sleep(3)
     problems = []
     for dag_id in TRILOOP_DAGS:
         if dag_id not in known:
-            problems.append(f"{dag_id} is not in the metadata database (not parsed yet?)")
+            problems.append(f"{dag_id} is not in the metadata database, so it was not unpaused")
         elif known[dag_id]:
             airflow(plan, "dags", "unpause", dag_id, timeout=120)
             say(f"    unpaused {dag_id}")
         else:
             say(f"    {dag_id} already unpaused")
     if TRIGGERED_DAG in known:
-        airflow(plan, "dags", "trigger", TRIGGERED_DAG, "-o", "plain", timeout=120)
+        airflow(plan, "dags", "trigger", TRIGGERED_DAG, timeout=120)
         say(f"    triggered {TRIGGERED_DAG}")
     if problems:
-        errors = airflow(plan, "dags", "list-import-errors", timeout=120).strip()
-        problems.append(f"import errors reported by Airflow:\n{errors}")
+        errors = import_errors(plan)
+        problems.append(
+            "DAG import errors (fix the file; the DAG processor re-reads it within seconds):"
+            + "".join(f"\n      {line}" for line in errors or ["none reported yet"])
+        )
     return problems
 
 
@@ -397,13 +427,16 @@ class Standalone:
         self.plan = plan
         self.proc: subprocess.Popen[bytes] | None = None
         self.seen: dict[int, float] = {}  # pid -> create_time of every descendant ever seen
-        self.tail: deque[str] = deque(maxlen=60)
+        self.tail: deque[str] = deque(maxlen=400)
+        self.components: dict[str, tuple[int, float]] = {}  # name -> (pid, create_time)
         self._stop_tracking = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         self.plan.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.plan.standalone_log.open("ab")
+        started = time.strftime("%F %T %z")
+        log.write(f"\n===== airflow standalone, started {started} =====\n".encode())
         self.proc = subprocess.Popen(
             [str(self.plan.bin_dir / "airflow"), "standalone"],
             env=self.plan.env,
@@ -438,7 +471,7 @@ class Standalone:
                 line = raw.decode("utf-8", "replace").rstrip()
                 self.tail.append(line)
                 if CONSOLE_PATTERN.search(line):  # the rest stays in the log
-                    say(f"    | {line}")
+                    say(f"    | {line[:300]}")
 
     def _track(self) -> None:
         while not self._stop_tracking.is_set():
@@ -447,14 +480,41 @@ class Standalone:
 
     def _remember_descendants(self) -> None:
         try:
-            children = psutil.Process(self.pid).children(recursive=True)
+            parent = psutil.Process(self.pid)
+            direct = parent.children()
+            children = parent.children(recursive=True)
         except psutil.Error:
-            children = []
+            direct, children = [], []
         for child in children:
             try:
                 self.seen.setdefault(child.pid, child.create_time())
             except psutil.Error:
                 continue
+        for child in direct:  # `airflow scheduler`, `airflow api-server`, ...
+            try:
+                title = " ".join(child.cmdline()).replace("_", "-")  # api-server retitles itself
+                for name in COMPONENTS:
+                    if f"airflow {name}" in title:
+                        self.components.setdefault(name, (child.pid, child.create_time()))
+            except psutil.Error:
+                continue
+
+    def check(self) -> None:
+        """Raise StepFailed if Airflow or one of its components has exited.
+
+        ``airflow standalone`` neither restarts nor reports a component that dies, so a crashed
+        scheduler would otherwise leave a UI that never runs anything.
+        """
+        if not self.running():
+            raise StepFailed(self._died("airflow standalone", ""))
+        for name, (pid, created) in list(self.components.items()):
+            if not _alive(pid, created):
+                raise StepFailed(self._died(f"Airflow's {name}", f"{name} "))
+
+    def _died(self, what: str, prefix: str) -> str:
+        lines = [line for line in self.tail if line.startswith(prefix)][-30:]
+        shown = "\n".join(f"    | {line}" for line in lines)
+        return f"{what} stopped; its last lines:\n{shown}\n(full log: {self.plan.standalone_log})"
 
     def survivors(self) -> list[psutil.Process]:
         """Live processes this run started: descendants seen, the session, the process group."""
@@ -492,7 +552,7 @@ class Standalone:
             say(f"    still running after {grace:.0f} s; sending SIGKILL")
             self._signal_all(signal.SIGKILL)
             self._wait_gone(5)
-        if self.proc.poll() is None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         for thread in self._threads:
             thread.join(timeout=2)
@@ -518,6 +578,14 @@ class Standalone:
         return not self.survivors()
 
 
+def _alive(pid: int, created: float) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return bool(proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def _cmdline(proc: psutil.Process) -> list[str]:
     try:
         return proc.cmdline() or [proc.name()]
@@ -528,8 +596,7 @@ def _cmdline(proc: psutil.Process) -> list[str]:
 def wait_for_api(plan: Plan, standalone: Standalone, deadline: float) -> None:
     url = f"{plan.probe_url}/api/v2/monitor/health"
     while time.monotonic() < deadline:
-        if not standalone.running():
-            raise StepFailed("Airflow stopped while starting (see the log lines above)")
+        standalone.check()
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -583,7 +650,7 @@ def start(plan: Plan, standalone: Standalone, started: float) -> None:
 
     step(5, total, "unpausing the Triloop DAGs and triggering discovery")
     deadline = time.monotonic() + plan.timeout("TRILOOP_UP_DAG_TIMEOUT", 180)
-    problems = activate_dags(plan, deadline)
+    problems = activate_dags(plan, standalone, deadline)
     for problem in problems:
         say(f"    WARNING: {problem}")
 
@@ -616,8 +683,8 @@ def banner(plan: Plan, password: str, elapsed: float) -> None:
     say("  stop          Ctrl-C (stops every process started here)")
     say(rule)
     say("recent Airflow output:")
-    for line in list(log_tail(plan))[-10:]:
-        say(f"    | {line}")
+    for line in log_tail(plan):
+        say(f"    | {line[:160]}")
 
 
 def log_tail(plan: Plan, lines: int = 10) -> deque[str]:
@@ -641,12 +708,9 @@ def main() -> int:
     code = 0
     try:
         start(plan, standalone, started)
-        while standalone.running():
+        while True:
+            standalone.check()
             time.sleep(0.5)
-        say("Airflow exited on its own; last lines of its log:")
-        for line in standalone.tail:
-            say(f"    | {line}")
-        code = 1
     except Stop as stop:
         say(f"\n{stop.args[0]} received: stopping Triloop")
         code = 130 if stop.signum == signal.SIGINT else 0
@@ -657,6 +721,7 @@ def main() -> int:
         # A second Ctrl-C must not cut the clean-up short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stopping = time.monotonic()
         survivors = standalone.stop(plan.timeout("TRILOOP_UP_STOP_TIMEOUT", 10))
         if standalone.proc is not None:
             if survivors:
@@ -665,7 +730,10 @@ def main() -> int:
                     say(f"    {line}")
                 code = code or 1
             else:
-                say("stopped: no process started by make up is left running")
+                say(
+                    f"stopped in {time.monotonic() - stopping:.1f} s: "
+                    "no process started by make up is left running"
+                )
     return code
 
 
