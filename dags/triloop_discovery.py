@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 from triloop_airflow.assets import TICKETS
-from triloop_airflow.defaults import DEFAULT_ARGS, SANDBOX_ARGS, START_DATE, TAGS
+from triloop_airflow.defaults import DAG_KWARGS, SANDBOX_ARGS, TAGS
 from triloop_sandbox import SandboxOperator
 
 
@@ -17,10 +17,8 @@ def _sandbox_kwargs(scan: dict[str, Any]) -> dict[str, Any]:
 @dag(
     dag_id="triloop_discovery",
     schedule="@hourly",
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=[*TAGS, "discovery"],
     doc_md=__doc__,
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, PokeReturnValue, dag, task
 from triloop_airflow.assets import PULL_REQUESTS, TICKETS
-from triloop_airflow.defaults import DEFAULT_ARGS, FORGE_ARGS, SANDBOX_ARGS, START_DATE, TAGS
+from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_sandbox import SandboxOperator
 
 
@@ -25,10 +25,8 @@ def _harness_kwargs(request: dict[str, Any]) -> dict[str, Any]:
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("*/10 * * * *", timezone="UTC"), assets=TICKETS
     ),
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=[*TAGS, "execution"],
     doc_md=__doc__,
 )

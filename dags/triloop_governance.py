@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 from triloop_airflow.approval import PullRequestApprovalOperator
 from triloop_airflow.assets import MERGES, PULL_REQUESTS
-from triloop_airflow.defaults import DEFAULT_ARGS, FORGE_ARGS, SANDBOX_ARGS, START_DATE, TAGS
+from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_sandbox import SandboxOperator
 
 
@@ -37,10 +37,8 @@ def _approval(decision: dict[str, Any]) -> dict[str, Any]:
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("*/30 * * * *", timezone="UTC"), assets=PULL_REQUESTS
     ),
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=3,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=[*TAGS, "governance"],
     doc_md=__doc__,
 )

@@ -6,16 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import dag, task
-from triloop_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from triloop_airflow.defaults import DAG_KWARGS, TAGS
 
 
 @dag(
     dag_id="triloop_janitor",
     schedule="@daily",
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=[*TAGS, "janitor"],
     doc_md=__doc__,
 )

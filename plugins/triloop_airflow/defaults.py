@@ -33,3 +33,11 @@ FORGE_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(seconds=30),
     "pool": "triloop_forge",
 }
+
+
+# What every Triloop DAG shares; each DAG adds its id, schedule, tags and concurrency.
+DAG_KWARGS: dict[str, Any] = {
+    "start_date": START_DATE,
+    "catchup": False,
+    "default_args": DEFAULT_ARGS,
+}
