@@ -229,11 +229,16 @@ def _fake_sandbox_outputs(review, tests_status: str = "passed") -> None:  # type
 
 
 def _pr_for_first_ticket(app: App, tmp: Path) -> tuple[str, int]:
-    from triloop.execution.service import finish, prepare
-
     onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
     _host_scan(app, "scan-1")
     [first, *_] = claim(app, _actor("exec-1"))
+    return _open_pr(app, first)
+
+
+def _open_pr(app: App, first) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """Do what the autofix harness does, on the host, and open the PR through execution."""
+    from triloop.execution.service import finish, prepare
+
     request = prepare(app, first, _actor("exec-1", "prepare"))
     subprocess.run(
         [RUFF, "check", "--fix", "--no-cache", "--select", request.rule, *request.paths],
@@ -306,3 +311,28 @@ def test_governance_decides_by_policy(  # type: ignore[no-untyped-def]
             assert [c.rule_ids for c in failing] == [["tests/test_models.py::test_add"]]
         else:
             assert failing == []
+
+
+def test_two_merges_on_one_base_cannot_both_land(app: App, tmp_path: Path) -> None:
+    from triloop.governance.service import decide, merge, prepare_review, select_reviews
+    from triloop.store.models import PullRequest
+
+    onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    _host_scan(app, "scan-1")
+    first, second, *_ = claim(app, _actor("exec-1"))
+    prs = [_open_pr(app, first), _open_pr(app, second)]
+    reviewer = _actor("gov-1", "decide")
+    assert len(select_reviews(app, reviewer)) == 2
+    decisions = []
+    for repo_id, number in prs:  # both checked against the same base, as parallel tasks are
+        review = prepare_review(app, repo_id, number, reviewer)
+        _fake_sandbox_outputs(review)
+        decisions.append(decide(app, review, reviewer))
+    assert {d.base_sha for d in decisions} == {decisions[0].base_sha}
+    assert merge(app, decisions[0], reviewer) is not None
+    assert merge(app, decisions[1], reviewer) is None  # base moved: sent back, not merged
+    with app.uow() as session:
+        states = {p.number: p.state for p in session.scalars(select(PullRequest))}
+        second_ticket = session.get_one(Ticket, second.ticket_id)
+    assert states == {prs[0][1]: "merged", prs[1][1]: "open"}
+    assert second_ticket.state == "pr_open"

@@ -108,7 +108,14 @@ class LocalForge:
         row = self._row(repo.repo_id, number)
         effects.once(self.session, key, "comment", lambda: {"pr": row.id, "body": body})
 
-    def merge(self, repo: RepoRef, number: int, *, expected_head_sha: str) -> PullRequestInfo:
+    def merge(
+        self, repo: RepoRef, number: int, *, expected_head_sha: str, expected_base_sha: str
+    ) -> PullRequestInfo:
+        """Merge exactly the pair the checks ran on, or raise :class:`BaseMoved`.
+
+        The merge commit is made on ``expected_base_sha`` and pushed without force, so git's
+        ref update refuses it if anything else landed first: two merges racing cannot both win.
+        """
         row = self._row(repo.repo_id, number)
         if row.state == PullRequestState.MERGED.value:
             return _info(row)
@@ -122,29 +129,40 @@ class LocalForge:
         with tempfile.TemporaryDirectory(prefix="triloop-merge-") as tmp:
             clone = Path(tmp) / "repo"
             git("clone", "--quiet", "--branch", row.base_branch, repo.remote, str(clone))
-            try:
-                git("merge-base", "--is-ancestor", expected_head_sha, "HEAD", cwd=clone)
-                already = True
-            except GitError:
-                already = False
-            if not already:
-                git("fetch", "--quiet", "origin", row.branch, cwd=clone)
-                try:
-                    git(
-                        "merge",
-                        "--no-ff",
-                        "--no-edit",
-                        "-m",
-                        f"Merge pull request #{number} from {row.branch}\n\n{row.title}",
-                        expected_head_sha,
-                        cwd=clone,
-                    )
-                except GitError as exc:
-                    raise ForgeError(
-                        f"pull request #{number} does not merge cleanly: {exc}"
-                    ) from exc
-                git("push", "--quiet", "origin", f"HEAD:refs/heads/{row.base_branch}", cwd=clone)
-            row.merge_sha = git("rev-parse", "HEAD", cwd=clone)
+            if _is_ancestor(expected_head_sha, "HEAD", clone):  # merged before a crash
+                row.merge_sha = git("rev-parse", "HEAD", cwd=clone)
+            else:
+                row.merge_sha = self._merge_on(clone, row, expected_head_sha, expected_base_sha)
         row.state = PullRequestState.MERGED.value
         row.merged_at = utcnow()
         return _info(row)
+
+    def _merge_on(self, clone: Path, row: PullRequest, head: str, base: str) -> str:
+        moved = BaseMoved(
+            f"{row.base_branch} moved past {base[:12]}: PR #{row.number} needs a recheck"
+        )
+        if git("rev-parse", "HEAD", cwd=clone) != base:
+            raise moved
+        git("fetch", "--quiet", "origin", row.branch, cwd=clone)
+        message = f"Merge pull request #{row.number} from {row.branch}\n\n{row.title}"
+        try:
+            git("merge", "--no-ff", "--no-edit", "-m", message, head, cwd=clone)
+        except GitError as exc:
+            raise ForgeError(f"pull request #{row.number} does not merge cleanly: {exc}") from exc
+        try:
+            git("push", "--quiet", "origin", f"HEAD:refs/heads/{row.base_branch}", cwd=clone)
+        except GitError as exc:
+            raise moved from exc
+        return git("rev-parse", "HEAD", cwd=clone)
+
+
+class BaseMoved(ForgeError):
+    """The base branch is no longer the commit the checks ran on."""
+
+
+def _is_ancestor(commit: str, of: str, clone: Path) -> bool:
+    try:
+        git("merge-base", "--is-ancestor", commit, of, cwd=clone)
+    except GitError:
+        return False
+    return True

@@ -50,7 +50,9 @@ class Forge(Protocol):
 
     def comment(self, repo: RepoRef, number: int, body: str, *, key: str) -> None: ...
 
-    def merge(self, repo: RepoRef, number: int, *, expected_head_sha: str) -> PullRequestInfo: ...
+    def merge(
+        self, repo: RepoRef, number: int, *, expected_head_sha: str, expected_base_sha: str
+    ) -> PullRequestInfo: ...
 
 
 class Tracker(Protocol):

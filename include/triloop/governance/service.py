@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triloop.adapters.git import GitError, git
-from triloop.adapters.local_forge import LocalForge
+from triloop.adapters.local_forge import BaseMoved, LocalForge
 from triloop.adapters.protocols import ForgeError
 from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
@@ -188,17 +188,19 @@ def merge(app: App, decision: Decision, actor: Actor) -> dict[str, str | int] | 
         ticket = ticket_store.get(session, pr.ticket_id)
         if pr.state == PullRequestState.MERGED.value:
             return _merged(pr)
-        base_now = git("ls-remote", repo.remote, f"refs/heads/{repo.default_branch}").split()[0]
-        if base_now != decision.base_sha:
-            ticket_store.transition(
-                session, ticket, "recheck", actor, payload={"reason": "base moved since the checks"}
-            )
-            pr.review_owner = None
-            return None
         if ticket.state == TicketState.IN_REVIEW.value:
             ticket_store.transition(session, ticket, "approve", actor, payload={"by": actor.name})
         try:
-            info = LocalForge(session).merge(repo, pr.number, expected_head_sha=decision.head_sha)
+            info = LocalForge(session).merge(
+                repo,
+                pr.number,
+                expected_head_sha=decision.head_sha,
+                expected_base_sha=decision.base_sha,
+            )
+        except BaseMoved as exc:
+            ticket_store.transition(session, ticket, "recheck", actor, payload={"reason": str(exc)})
+            pr.review_owner = None
+            return None
         except ForgeError as exc:
             raise PermanentError(str(exc)) from exc
         ticket_store.transition(

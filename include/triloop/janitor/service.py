@@ -32,6 +32,7 @@ def reap_leases(app: App, actor: Actor, now: datetime | None = None) -> list[str
                 session, ticket, "lease_expired", actor, payload={"lost_by": lost_by}
             )
             reaped.append(ticket.id)
+        record(session, actor, "janitor.reap_leases", payload={"reaped": reaped})
         return reaped
 
 
@@ -60,6 +61,7 @@ def close_resolved(app: App, actor: Actor) -> list[str]:
                         },
                     )
                     closed.append(ticket.id)
+        record(session, actor, "janitor.close_resolved", payload={"closed": closed})
     return closed
 
 
@@ -82,9 +84,8 @@ def clean_workspaces(app: App, actor: Actor, retention_s: int = WORKSPACE_RETENT
                 continue
             remove_workspace(run_dir)
             removed += 1
-    if removed:
-        with app.uow() as session:
-            record(session, actor, "janitor.clean_workspaces", payload={"removed": removed})
+    with app.uow() as session:
+        record(session, actor, "janitor.clean_workspaces", payload={"removed": removed})
     return removed
 
 
