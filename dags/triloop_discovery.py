@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, task, task_group
 from triloop_airflow.assets import TICKETS
 from triloop_airflow.defaults import DAG_KWARGS, SANDBOX_ARGS, TAGS
 from triloop_sandbox import SandboxOperator
-
-
-def _sandbox_kwargs(scan: dict[str, Any]) -> dict[str, Any]:
-    return {"workspace": scan["workspace"], "output_dir": scan["output_dir"]}
 
 
 @dag(
@@ -30,18 +26,33 @@ def triloop_discovery() -> None:
 
         return [r.model_dump(mode="json") for r in active_repos(app())]
 
-    @task(map_index_template="{{ repo_id }}")
-    def update_workspace(repo: dict[str, Any], **context: Any) -> dict[str, Any]:
+    @task_group(group_id="repo")
+    def scan_repo(repo: dict[str, Any]) -> Any:
+        """One repository: its own checkout, sandbox scan and ticket upsert."""
+        scan = update_workspace(repo)
+        sandbox = SandboxOperator(
+            task_id="scan",
+            command=["scan", "--out", "/out"],
+            workspace=scan["workspace"],
+            output_dir=scan["output_dir"],
+            **SANDBOX_ARGS,
+        )
+        created = ingest_findings(scan)
+        sandbox >> created
+        return created
+
+    @task(map_index_template="{{ repo_id }}", multiple_outputs=True)
+    def update_workspace(repo: dict[str, Any]) -> dict[str, Any]:
         from triloop.discovery.service import prepare_scan
         from triloop.domain.contracts import RepoRef
         from triloop_airflow.runtime import actor, app, label_map_index
 
         ref = RepoRef.model_validate(repo)
         label_map_index(repo_id=ref.repo_id)
-        return prepare_scan(app(), ref, actor(context)).model_dump(mode="json")
+        return prepare_scan(app(), ref, actor()).model_dump(mode="json")
 
     @task(map_index_template="{{ repo_id }}")
-    def ingest_findings(scan: dict[str, Any], **context: Any) -> list[str]:
+    def ingest_findings(scan: dict[str, Any]) -> dict[str, Any]:
         from triloop.discovery.service import ingest_scan
         from triloop.domain.contracts import ScanRequest
         from triloop_airflow.runtime import (
@@ -53,27 +64,25 @@ def triloop_discovery() -> None:
 
         request = ScanRequest.model_validate(scan)
         label_map_index(repo_id=request.repo_id)
-        return permanent_failures_fail_fast(ingest_scan)(app(), request, actor(context))
+        created = permanent_failures_fail_fast(ingest_scan)(app(), request, actor())
+        return {"repo_id": request.repo_id, "created": created}
 
-    @task(outlets=[TICKETS])
-    def publish_tickets(created: list[list[str]], **context: Any) -> dict[str, Any]:
+    # all_done: tickets from the repositories that scanned are announced even if one failed.
+    @task(outlets=[TICKETS], trigger_rule="all_done")
+    def publish_tickets(created: Any) -> dict[str, Any]:
+        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.domain.contracts import TicketsEventExtra
+        from triloop_airflow.runtime import mapped_results
 
-        ids = sorted({tid for batch in created for tid in batch})
+        ids = sorted({tid for scan in mapped_results(created) for tid in scan["created"]})
         if not ids:
             raise AirflowSkipException("no new tickets: nothing to announce")
         extra = TicketsEventExtra(ticket_ids=ids).model_dump(mode="json")
-        context["outlet_events"][TICKETS].extra = extra
+        get_current_context()["outlet_events"][TICKETS].extra = extra
         return extra
 
-    scans = update_workspace.expand(repo=list_repos())
-    scan = SandboxOperator.partial(
-        task_id="scan", command=["scan", "--out", "/out"], **SANDBOX_ARGS
-    ).expand_kwargs(scans.map(_sandbox_kwargs))
-    created = ingest_findings.expand(scan=scans)
-    scan >> created
-    publish_tickets(created)
+    publish_tickets(scan_repo.expand(repo=list_repos()))
 
 
 triloop_discovery()

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, PokeReturnValue, dag, task
+from airflow.sdk import (
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    PokeReturnValue,
+    dag,
+    task,
+    task_group,
+)
 from triloop_airflow.assets import PULL_REQUESTS, TICKETS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_sandbox import SandboxOperator
-
-
-def _harness_kwargs(request: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "workspace": request["workspace"],
-        "output_dir": request["output_dir"],
-        "command": request["command"],
-        "ticket_id": request["ticket_id"],
-    }
 
 
 @dag(
@@ -41,18 +39,35 @@ def triloop_execution() -> None:
         return PokeReturnValue(is_done=ready > 0, xcom_value=ready)
 
     @task
-    def claim_tickets(**context: Any) -> list[dict[str, Any]]:
+    def claim_tickets() -> list[dict[str, Any]]:
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.execution.service import claim
         from triloop_airflow.runtime import actor, app
 
-        claims = claim(app(), actor(context))
+        claims = claim(app(), actor())
         if not claims:
             raise AirflowSkipException("another run claimed the ready tickets first")
         return [c.model_dump(mode="json") for c in claims]
 
-    @task(map_index_template="{{ ticket_id }}")
-    def prepare_workspace(claim: dict[str, Any], **context: Any) -> dict[str, Any]:
+    @task_group(group_id="ticket")
+    def work_on_ticket(claim: dict[str, Any]) -> Any:
+        """One claimed ticket: its own workspace, sandbox and PR (a failure stays its own)."""
+        request = prepare_workspace(claim)
+        harness = SandboxOperator(
+            task_id="run_harness",
+            workspace=request["workspace"],
+            output_dir=request["output_dir"],
+            command=request["command"],
+            ticket_id=request["ticket_id"],
+            workspace_readonly=False,
+            **SANDBOX_ARGS,
+        )
+        pr = open_pull_request(request)
+        harness >> pr
+        return pr
+
+    @task(map_index_template="{{ ticket_id }}", multiple_outputs=True)
+    def prepare_workspace(claim: dict[str, Any]) -> dict[str, Any]:
         from triloop.domain.contracts import Claim
         from triloop.execution.harness import harness_for
         from triloop.execution.service import prepare
@@ -65,12 +80,13 @@ def triloop_execution() -> None:
 
         parsed = Claim.model_validate(claim)
         label_map_index(ticket_id=parsed.ticket_id)
-        request = permanent_failures_fail_fast(prepare)(app(), parsed, actor(context))
+        request = permanent_failures_fail_fast(prepare)(app(), parsed, actor())
         command = harness_for(request.harness).command(request)
         return {**request.model_dump(mode="json"), "command": command}
 
-    @task(map_index_template="{{ ticket_id }}", **FORGE_ARGS)
-    def open_pull_request(request: dict[str, Any], **context: Any) -> dict[str, Any] | None:
+    # all_done: a harness that failed still left result.json; the ticket's attempt is recorded.
+    @task(map_index_template="{{ ticket_id }}", trigger_rule="all_done", **FORGE_ARGS)
+    def open_pull_request(request: dict[str, Any]) -> dict[str, Any] | None:
         from triloop.domain.contracts import HarnessRequest
         from triloop.execution.service import finish
         from triloop_airflow.runtime import (
@@ -82,31 +98,28 @@ def triloop_execution() -> None:
 
         label_map_index(ticket_id=request["ticket_id"])
         parsed = HarnessRequest.model_validate({k: v for k, v in request.items() if k != "command"})
-        pr = permanent_failures_fail_fast(finish)(app(), parsed, actor(context))
+        pr = permanent_failures_fail_fast(finish)(app(), parsed, actor())
         return pr.model_dump(mode="json") if pr else None
 
-    @task(outlets=[PULL_REQUESTS])
-    def publish_pull_requests(prs: list[dict[str, Any] | None], **context: Any) -> dict[str, Any]:
+    # all_done: announce the PRs that were opened even if another ticket's work failed.
+    @task(outlets=[PULL_REQUESTS], trigger_rule="all_done")
+    def publish_pull_requests(prs: Any) -> dict[str, Any]:
+        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.domain.contracts import PullRequestRef, PullRequestsEventExtra
+        from triloop_airflow.runtime import mapped_results
 
-        refs = [PullRequestRef.model_validate(p) for p in prs if p]
+        refs = [PullRequestRef.model_validate(p) for p in mapped_results(prs)]
         if not refs:
             raise AirflowSkipException("no pull request opened")
         extra = PullRequestsEventExtra(pull_requests=refs).model_dump(mode="json")
-        context["outlet_events"][PULL_REQUESTS].extra = extra
+        get_current_context()["outlet_events"][PULL_REQUESTS].extra = extra
         return extra
 
     ready = wait_for_ready_tickets()
     claims = claim_tickets()
     ready >> claims
-    requests = prepare_workspace.expand(claim=claims)
-    harness = SandboxOperator.partial(
-        task_id="run_harness", workspace_readonly=False, **SANDBOX_ARGS
-    ).expand_kwargs(requests.map(_harness_kwargs))
-    prs = open_pull_request.expand(request=requests)
-    harness >> prs
-    publish_pull_requests(prs)
+    publish_pull_requests(work_on_ticket.expand(claim=claims))
 
 
 triloop_execution()

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task, task_group
 from triloop_airflow.approval import PullRequestApprovalOperator
 from triloop_airflow.assets import MERGES, PULL_REQUESTS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_sandbox import SandboxOperator
 
-
-def _base_scan(review: dict[str, Any]) -> dict[str, Any]:
-    return {"workspace": review["base_workspace"], "output_dir": review["base_out"]}
-
-
-def _merged_scan(review: dict[str, Any]) -> dict[str, Any]:
-    return {"workspace": review["merged_workspace"], "output_dir": review["merged_out"]}
-
-
-def _tests(review: dict[str, Any]) -> dict[str, Any]:
-    return {"workspace": review["merged_workspace"], "output_dir": review["tests_out"]}
-
-
-def _approval(decision: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "decision": decision,
-        "subject": f"Merge {decision['repo_id']}#{decision['number']}? ({decision['risk']} risk)",
-        "body": decision["evidence"],
-    }
+LABEL = "{{ pr_label }}"
 
 
 @dag(
@@ -44,32 +26,58 @@ def _approval(decision: dict[str, Any]) -> dict[str, Any]:
 )
 def triloop_governance() -> None:
     @task
-    def select_pull_requests(**context: Any) -> list[dict[str, Any]]:
+    def select_pull_requests() -> list[dict[str, Any]]:
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.governance.service import select_reviews
         from triloop_airflow.runtime import actor, app
 
-        picked = select_reviews(app(), actor(context))
+        picked = select_reviews(app(), actor())
         if not picked:
             raise AirflowSkipException("no pull request awaits review")
         return picked
 
-    @task(map_index_template="{{ pr_label }}")
-    def prepare_review(pr: dict[str, Any], **context: Any) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowSkipException
-        from triloop.governance.service import NotMergeable
+    @task_group(group_id="pull_request")
+    def review(pr: dict[str, Any]) -> Any:
+        """One pull request: checks in the sandbox, a decision, then a merge or a human."""
+        prepared = prepare_review(pr)
+        sandboxes = [
+            SandboxOperator(
+                task_id=task_id,
+                command=[command, "--out", "/out"],
+                workspace=prepared[workspace],
+                output_dir=prepared[out],
+                **SANDBOX_ARGS,
+            )
+            for task_id, command, workspace, out in (
+                ("scan_base", "scan", "base_workspace", "base_out"),
+                ("scan_merged", "scan", "merged_workspace", "merged_out"),
+                ("run_tests", "check", "merged_workspace", "tests_out"),
+            )
+        ]
+        decision = decide(prepared)
+        sandboxes >> decision
+        merged = auto_merge(decision)
+        human = PullRequestApprovalOperator(
+            task_id="human_approval",
+            decision=decision,
+            subject=decision["title"],
+            body=decision["evidence"],
+        )
+        decision >> [merged, human]  # each skips itself unless the decision is its own
+        return merged
+
+    @task(map_index_template=LABEL, multiple_outputs=True)
+    def prepare_review(pr: dict[str, Any]) -> dict[str, Any]:
         from triloop.governance.service import prepare_review as prepare
-        from triloop_airflow.runtime import actor, app, label_map_index
+        from triloop_airflow.runtime import actor, app, label_map_index, skip_on
 
         label_map_index(pr_label=f"{pr['repo_id']}#{pr['number']}")
-        try:
-            review = prepare(app(), str(pr["repo_id"]), int(pr["number"]), actor(context))
-        except NotMergeable as exc:
-            raise AirflowSkipException(str(exc)) from exc
+        with skip_on("NotMergeable"):
+            review = prepare(app(), str(pr["repo_id"]), int(pr["number"]), actor())
         return review.model_dump(mode="json")
 
-    @task(map_index_template="{{ pr_label }}")
-    def decide(review: dict[str, Any], **context: Any) -> dict[str, Any]:
+    @task(map_index_template=LABEL, multiple_outputs=True)
+    def decide(review: dict[str, Any]) -> dict[str, Any]:
         from triloop.domain.contracts import ReviewRequest
         from triloop.governance.service import decide as decide_review
         from triloop.governance.service import evidence_for
@@ -83,11 +91,17 @@ def triloop_governance() -> None:
         parsed = ReviewRequest.model_validate(review)
         label_map_index(pr_label=f"{parsed.repo_id}#{parsed.number}")
         the_app = app()
-        decision = permanent_failures_fail_fast(decide_review)(the_app, parsed, actor(context))
-        return {**decision.model_dump(mode="json"), "evidence": evidence_for(the_app, decision)}
+        decision = permanent_failures_fail_fast(decide_review)(the_app, parsed, actor())
+        title = f"Merge {parsed.repo_id}#{parsed.number}? ({decision.risk} risk)"
+        return {
+            **decision.model_dump(mode="json"),
+            "title": title,
+            "evidence": evidence_for(the_app, decision),
+        }
 
-    @task(map_index_template="{{ pr_label }}", **FORGE_ARGS)
-    def auto_merge(decision: dict[str, Any], **context: Any) -> dict[str, Any] | None:
+    @task(map_index_template=LABEL, **FORGE_ARGS)
+    def auto_merge(decision: dict[str, Any]) -> dict[str, Any] | None:
+        from airflow.sdk.exceptions import AirflowSkipException
         from triloop.domain.contracts import Decision
         from triloop.governance.service import merge
         from triloop_airflow.runtime import (
@@ -99,45 +113,30 @@ def triloop_governance() -> None:
 
         label_map_index(pr_label=f"{decision['repo_id']}#{decision['number']}")
         if decision["outcome"] != "auto_merge":
-            return None
-        parsed = Decision.model_validate({k: v for k, v in decision.items() if k != "evidence"})
-        return permanent_failures_fail_fast(merge)(app(), parsed, actor(context))
+            raise AirflowSkipException(f"decision is {decision['outcome']}, not auto_merge")
+        fields = Decision.model_fields
+        parsed = Decision.model_validate({k: v for k, v in decision.items() if k in fields})
+        return permanent_failures_fail_fast(merge)(app(), parsed, actor())
 
-    @task
-    def needing_a_human(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [_approval(d) for d in decisions if d["outcome"] == "needs_human"]
-
-    @task(outlets=[MERGES, PULL_REQUESTS])
-    def publish_merges(merges: list[dict[str, Any] | None], **context: Any) -> dict[str, Any]:
+    # all_done: skipped merges (blocked, waiting for a human, sent back) are simply not listed.
+    @task(outlets=[MERGES, PULL_REQUESTS], trigger_rule="all_done")
+    def publish_merges(merges: Any) -> dict[str, Any]:
+        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.domain.contracts import MergesEventExtra
+        from triloop_airflow.runtime import mapped_results
 
-        done = [m for m in merges if m]
+        done = mapped_results(merges)
         if not done:
             raise AirflowSkipException("nothing merged by policy in this run")
         extra = MergesEventExtra(merges=done).model_dump(mode="json")
-        context["outlet_events"][MERGES].extra = extra
+        events = get_current_context()["outlet_events"]
+        events[MERGES].extra = extra
         # PRs whose base moved under them went back to pr_open: this event re-runs governance.
-        context["outlet_events"][PULL_REQUESTS].extra = {"schema_version": 1, "recheck": True}
+        events[PULL_REQUESTS].extra = {"schema_version": 1, "recheck": True}
         return extra
 
-    reviews = prepare_review.expand(pr=select_pull_requests())
-    sandboxes = [
-        SandboxOperator.partial(task_id=task_id, command=command, **SANDBOX_ARGS).expand_kwargs(
-            reviews.map(kwargs)
-        )
-        for task_id, command, kwargs in (
-            ("scan_base", ["scan", "--out", "/out"], _base_scan),
-            ("scan_merged", ["scan", "--out", "/out"], _merged_scan),
-            ("run_tests", ["check", "--out", "/out"], _tests),
-        )
-    ]
-    decisions = decide.expand(review=reviews)
-    sandboxes >> decisions
-    publish_merges(auto_merge.expand(decision=decisions))
-    PullRequestApprovalOperator.partial(task_id="human_approval").expand_kwargs(
-        needing_a_human(decisions)
-    )
+    publish_merges(review.expand(pr=select_pull_requests()))
 
 
 triloop_governance()

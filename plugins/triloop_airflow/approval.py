@@ -15,6 +15,8 @@ class PullRequestApprovalOperator(ApprovalOperator):
 
     It has no downstream tasks, so ApprovalOperator never skips anything on "Reject"; the
     verdict (merge, or close with its reason in the ledger) is applied in ``execute_complete``.
+    It skips itself unless governance decided ``needs_human`` (no branch operator needed in the
+    mapped task group).
     A timeout answers with the default, which is "Reject": a timeout never approves.
     """
 
@@ -30,6 +32,15 @@ class PullRequestApprovalOperator(ApprovalOperator):
         kwargs.setdefault("outlets", [MERGES])
         super().__init__(defaults=self.REJECT, response_timeout=response_timeout, **kwargs)
         self.decision = decision
+
+    def execute(self, context: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if self.decision.get("outcome") != "needs_human":
+            raise AirflowSkipException(
+                f"decision is {self.decision.get('outcome')}: no human asked"
+            )
+        return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         result = super().execute_complete(context=context, event=event)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from triloop.bootstrap import App, bootstrap
@@ -37,7 +38,12 @@ def app() -> App:
     return bootstrap(db_url=db_url_from_connection())
 
 
-def actor(context: Mapping[str, Any]) -> Actor:
+def actor(context: Mapping[str, Any] | None = None) -> Actor:
+    """The running task try as a ledger actor (from the current task context by default)."""
+    if context is None:
+        from airflow.sdk import get_current_context
+
+        context = get_current_context()
     return Actor.from_airflow_context(context)
 
 
@@ -61,3 +67,30 @@ def label_map_index(**values: str) -> None:
     from airflow.sdk import get_current_context
 
     get_current_context().update(values)
+
+
+@contextmanager
+def skip_on(*error_names: str) -> Iterator[None]:
+    """Turn the named control-plane errors into a skip of this task (and its map index)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ in error_names:
+            raise AirflowSkipException(f"{type(exc).__name__}: {exc}") from exc
+        raise
+
+
+def mapped_results(value: Any) -> list[dict[str, Any]]:
+    """The dict outputs of a mapped task (or task group) as a list, ``None`` ones dropped.
+
+    Airflow 3.3 hands a downstream task the bare value, not a one-item list, when a single
+    mapped instance produced output (seen in ``dag.test`` with one repository); each mapped
+    Triloop task therefore returns a dict (or None), so both shapes can be told apart here.
+    """
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    return [item for item in value if item is not None]

@@ -45,11 +45,11 @@ def test_execution_opens_with_a_rescheduling_sensor(dagbag) -> None:  # type: ig
 
 def test_sandbox_tasks_use_the_sandbox_operator(dagbag) -> None:  # type: ignore[no-untyped-def]
     sandbox_tasks = {
-        ("triloop_discovery", "scan"),
-        ("triloop_execution", "run_harness"),
-        ("triloop_governance", "scan_base"),
-        ("triloop_governance", "scan_merged"),
-        ("triloop_governance", "run_tests"),
+        ("triloop_discovery", "repo.scan"),
+        ("triloop_execution", "ticket.run_harness"),
+        ("triloop_governance", "pull_request.scan_base"),
+        ("triloop_governance", "pull_request.scan_merged"),
+        ("triloop_governance", "pull_request.run_tests"),
     }
     for dag_id, task_id in sandbox_tasks:
         assert dagbag.dags[dag_id].get_task(task_id).task_type == "SandboxOperator"

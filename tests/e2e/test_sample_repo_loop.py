@@ -23,6 +23,22 @@ def _run(dags: dict[str, Any], dag_id: str) -> str:
     return str(run.state)
 
 
+def _returned(dag_id: str, task_id: str) -> Any:
+    """What ``task_id`` returned in the latest run of ``dag_id`` (its XCom return value)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel)
+            .where(XComModel.dag_id == dag_id, XComModel.task_id == task_id)
+            .where(XComModel.key == "return_value")
+            .order_by(XComModel.timestamp.desc())
+        ).first()
+        assert row is not None, f"{dag_id}.{task_id} returned nothing"
+        return XComModel.deserialize_value(row)
+
+
 def _ruff_codes(remote: str, path: str, tmp: Path) -> list[str]:
     clone = tmp / "verify"
     subprocess.run(["git", "clone", "-q", remote, str(clone)], check=True)
@@ -48,7 +64,13 @@ def test_findings_become_merged_pull_requests(
         assert len(tickets) >= 3
         before = len(tickets)
 
+    # The triloop://tickets event's extra (what the publishing task set) names every new ticket.
+    announced = _returned("triloop_discovery", "publish_tickets")
+    assert announced == {"schema_version": 1, "ticket_ids": sorted(t.id for t in tickets)}
+
     assert _run(factory, "triloop_execution") == "success"
+    opened = _returned("triloop_execution", "publish_pull_requests")
+    assert len(opened["pull_requests"]) == len([t for t in tickets if t.harness == "autofix"])
     assert _run(factory, "triloop_governance") == "success"
 
     with app.uow() as session:

@@ -19,6 +19,7 @@ from triloop.domain.states import TicketState
 from triloop.errors import PermanentError
 from triloop.execution.harness import HarnessOutputError, harness_for
 from triloop.execution.patch import PatchRejected, validate_patch
+from triloop.janitor.service import reap_leases
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
@@ -33,6 +34,9 @@ class HarnessFailed(PermanentError):
 
 
 def claim(app: App, actor: Actor) -> list[Claim]:
+    """Return expired leases to ready (so a crashed run's tickets are not stuck until the
+    janitor's daily run), then claim up to ``claim_batch`` ready tickets for this run."""
+    reap_leases(app, actor)
     with app.uow() as session:
         rows = ticket_store.claim_ready(
             session, actor, limit=app.policy.claim_batch, lease_seconds=app.policy.lease_seconds
@@ -101,10 +105,14 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
             return PullRequestRef.model_validate(done["pr"]) if done.get("pr") else None
         failure: str | None = None
         attempt_key = f"finish:{ticket.id}:{ticket.attempts}"
+        if not (out / "result.json").exists():
+            # The container died before writing its result (killed, timed out, OOM): count it
+            # as a failed attempt, not as bad output.
+            _fail_attempt(session, app, ticket, actor, f"no {out}/result.json: the sandbox died")
+            effects.once(session, attempt_key, "finish", lambda: {"pr": None})
+            return None
         try:
-            result = harness_for(request.harness).parse_result(
-                _read(out / "result.json", "harness result")
-            )
+            result = harness_for(request.harness).parse_result((out / "result.json").read_text())
         except HarnessOutputError as exc:
             failure = _dead_letter(session, ticket, actor, attempt_key, f"{out}/result.json: {exc}")
         else:
@@ -132,10 +140,7 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
             effects.once(session, attempt_key, "finish", lambda: {"pr": None})
             return None
         if result.status == "failed":
-            ticket_store.transition(session, ticket, "fail", actor, error=result.summary)
-            ctx = {"attempts": ticket.attempts, "max_attempts": app.policy.max_attempts}
-            event = "retry" if ticket.attempts < app.policy.max_attempts else "exhaust"
-            ticket_store.transition(session, ticket, event, actor, context=ctx)
+            _fail_attempt(session, app, ticket, actor, result.summary or "harness failed")
             effects.once(session, attempt_key, "finish", lambda: {"pr": None})
             return None
         repo = repo_ref(session.get_one(Repo, ticket.repo_id))
@@ -207,11 +212,12 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
         return ref
 
 
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError as exc:
-        raise HarnessOutputError(f"the harness wrote no {what} ({path})") from exc
+def _fail_attempt(session: Session, app: App, ticket: Ticket, actor: Actor, error: str) -> None:
+    """A failed attempt: back to ready while attempts are left, else the dead letter."""
+    ticket_store.transition(session, ticket, "fail", actor, error=error)
+    ctx = {"attempts": ticket.attempts, "max_attempts": app.policy.max_attempts}
+    event = "retry" if ticket.attempts < app.policy.max_attempts else "exhaust"
+    ticket_store.transition(session, ticket, event, actor, context=ctx)
 
 
 def _dead_letter(session: Session, ticket: Ticket, actor: Actor, key: str, error: str) -> str:

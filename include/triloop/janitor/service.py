@@ -28,8 +28,10 @@ def reap_leases(app: App, actor: Actor, now: datetime | None = None) -> list[str
         reaped = []
         for ticket in ticket_store.expired_leases(session, now):
             lost_by = ticket.lease_owner
+            ctx = {"attempts": ticket.attempts, "max_attempts": app.policy.max_attempts}
+            event = "lease_expired" if ticket.attempts < app.policy.max_attempts else "abandon"
             ticket_store.transition(
-                session, ticket, "lease_expired", actor, payload={"lost_by": lost_by}
+                session, ticket, event, actor, context=ctx, payload={"lost_by": lost_by}
             )
             reaped.append(ticket.id)
         record(session, actor, "janitor.reap_leases", payload={"reaped": reaped})

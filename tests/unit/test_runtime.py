@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from triloop_airflow.runtime import mapped_results
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, []),
+        ({"a": 1}, [{"a": 1}]),  # one mapped instance: Airflow hands over the bare value
+        ([{"a": 1}, None, {"b": 2}], [{"a": 1}, {"b": 2}]),
+        ([], []),
+    ],
+)
+def test_mapped_results_accepts_both_shapes(value: Any, expected: list[dict[str, Any]]) -> None:
+    assert mapped_results(value) == expected
