@@ -114,8 +114,7 @@ def triloop_governance() -> None:
         label_map_index(pr_label=f"{decision['repo_id']}#{decision['number']}")
         if decision["outcome"] != "auto_merge":
             raise AirflowSkipException(f"decision is {decision['outcome']}, not auto_merge")
-        fields = Decision.model_fields
-        parsed = Decision.model_validate({k: v for k, v in decision.items() if k in fields})
+        parsed = Decision.from_task_output(decision)
         return permanent_failures_fail_fast(merge)(app(), parsed, actor())
 
     # all_done: skipped merges (blocked, waiting for a human, sent back) are simply not listed.

@@ -51,7 +51,7 @@ class PullRequestApprovalOperator(ApprovalOperator):
 
         chosen = result["chosen_options"][0]
         merged = human_verdict(
-            app(), Decision.model_validate(self.decision), chosen, actor(context)
+            app(), Decision.from_task_output(self.decision), chosen, actor(context)
         )
         if merged:
             context["outlet_events"][MERGES].extra = {"schema_version": 1, "merges": [merged]}

@@ -6,7 +6,7 @@ and travel by path and sha256. New fields get defaults so that old payloads stil
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -130,6 +130,11 @@ class Decision(Contract):
     reasons: list[str] = Field(default_factory=list)
     head_sha: str = ""
     base_sha: str = ""
+
+    @classmethod
+    def from_task_output(cls, data: dict[str, Any]) -> Decision:
+        """The decision inside a task's output, which adds display fields (title, evidence)."""
+        return cls.model_validate({k: v for k, v in data.items() if k in cls.model_fields})
 
 
 class TicketsEventExtra(Contract):
