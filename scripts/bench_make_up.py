@@ -1,0 +1,102 @@
+"""Benchmark the demo: `make up` in a fresh clone, timed from the command to each milestone.
+
+Prints seconds to the UI, the first ticket, the first pull request, the first merge and all
+autofixable tickets merged, then sends Ctrl-C (SIGINT to the process group) and prints how long
+the stop took and whether anything survived. Usage (from the repository root):
+
+    .venv/bin/python scripts/bench_make_up.py [--timeout 600] [--port 8080]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _counts(db: Path) -> tuple[int, int, int, int]:
+    with sqlite3.connect(db) as conn:
+        return (
+            conn.execute("SELECT count(*) FROM tickets").fetchone()[0],
+            conn.execute("SELECT count(*) FROM tickets WHERE harness = 'autofix'").fetchone()[0],
+            conn.execute("SELECT count(*) FROM pull_requests").fetchone()[0],
+            conn.execute("SELECT count(*) FROM pull_requests WHERE state = 'merged'").fetchone()[0],
+        )
+
+
+def _ui_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    clone = Path(tempfile.mkdtemp(prefix="triloop-bench-")) / "triloop"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    env = {**os.environ, "AIRFLOW__API__PORT": str(args.port)}
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        ["make", "up"],
+        cwd=clone,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    db, marks = clone / ".triloop/triloop.db", {}
+    try:
+        while time.monotonic() - start < args.timeout and proc.poll() is None:
+            if "UI reachable" not in marks and _ui_up(args.port):
+                marks["UI reachable"] = time.monotonic() - start
+            if db.exists():
+                try:
+                    tickets, fixable, prs, merged = _counts(db)
+                except sqlite3.Error:
+                    tickets = fixable = prs = merged = 0
+                for name, hit in (
+                    ("first ticket", tickets),
+                    ("first pull request", prs),
+                    ("first merge", merged),
+                    ("all autofixable tickets merged", fixable and merged >= fixable),
+                ):
+                    if hit and name not in marks:
+                        marks[name] = time.monotonic() - start
+                        print(f"{name:<32} {marks[name]:6.0f} s", flush=True)
+                if "all autofixable tickets merged" in marks:
+                    break
+            time.sleep(1)
+    finally:
+        descendants = (
+            psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
+        )
+        stop = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=120)
+        stopped = time.monotonic() - stop
+        survivors = [p for p in descendants if p.is_running() and p.status() != "zombie"]
+        print(f"{'UI reachable':<32} {marks.get('UI reachable', float('nan')):6.0f} s")
+        print(
+            f"{'Ctrl-C to all stopped':<32} {stopped:6.1f} s, {len(survivors)} survivors "
+            f"of {len(descendants)} processes"
+        )
+    return 0 if "first merge" in marks and not survivors else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
