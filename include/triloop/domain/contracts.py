@@ -102,6 +102,8 @@ class PatchArtifact(Contract):
 
 
 class PullRequestRef(Contract):
+    """A pull request the factory opened, as the loops refer to it."""
+
     repo_id: str
     number: int
     ticket_id: str
