@@ -1,0 +1,165 @@
+"""The Forge contract: every implementation must pass these (GitHub joins the list later)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+from triloop.adapters.local_forge import BaseMoved, LocalForge
+from triloop.adapters.protocols import Forge, ForgeError
+from triloop.bootstrap import App
+from triloop.domain.contracts import RepoRef
+from triloop.onboarding import materialise_sample, onboard
+from triloop.store.ledger import CLI
+from triloop.store.models import Ticket
+
+ForgeFactory = Callable[[], AbstractContextManager[Forge]]
+
+
+def _git(*args: str, cwd: Path) -> str:
+    out = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def repo(app: App) -> RepoRef:
+    row = onboard(app, str(materialise_sample(app)), name="sample", actor=CLI)
+    with app.uow() as session:  # pull requests refer to tickets
+        session.add(
+            Ticket(
+                id="T-1",
+                key="k1",
+                repo_id="sample",
+                tool="ruff",
+                rule="F401",
+                path="a.py",
+                title="t",
+                severity="low",
+                state="running",
+            )
+        )
+    return RepoRef(repo_id=row.id, name=row.name, remote=row.remote)
+
+
+@pytest.fixture(params=["local"])
+def forge(request: pytest.FixtureRequest, app: App) -> ForgeFactory:
+    """A factory of forge sessions; each ``with`` block is one transaction."""
+
+    @contextmanager
+    def local() -> Iterator[Forge]:
+        with app.uow() as session:
+            yield LocalForge(session)
+
+    return {"local": local}[request.param]
+
+
+def _commit_on_top(repo: RepoRef, tmp: Path, name: str, base: str = "main") -> tuple[Path, str]:
+    clone = tmp / name
+    _git("clone", "-q", "--branch", base, repo.remote, str(clone), cwd=tmp)
+    (clone / f"{name}.txt").write_text(f"{name}\n")
+    _git("add", "-A", cwd=clone)
+    _git("commit", "-qm", name, cwd=clone)
+    return clone, _git("rev-parse", "HEAD", cwd=clone)
+
+
+def test_push_is_idempotent(forge: ForgeFactory, repo: RepoRef, tmp_path: Path) -> None:
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    with forge() as f:
+        assert f.branch_sha(repo, "triloop/x") is None
+        f.push_branch(repo, clone, sha, "triloop/x")
+        f.push_branch(repo, clone, sha, "triloop/x")
+        assert f.branch_sha(repo, "triloop/x") == sha
+
+
+def test_open_pull_request_is_idempotent_by_branch(
+    forge: ForgeFactory, repo: RepoRef, tmp_path: Path
+) -> None:
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    kwargs = {
+        "ticket_id": "T-1",
+        "branch": "triloop/x",
+        "title": "t",
+        "body": "b",
+        "harness": "autofix",
+    }
+    with forge() as f:
+        f.push_branch(repo, clone, sha, "triloop/x")
+        first = f.open_pull_request(repo, **kwargs)  # type: ignore[arg-type]
+    with forge() as f:
+        again = f.open_pull_request(repo, **kwargs)  # type: ignore[arg-type]
+        assert again == first and first.head_sha == sha and first.state == "open"
+        assert f.get_pull_request(repo, first.number) == first
+
+
+def test_open_pull_request_needs_the_branch(forge: ForgeFactory, repo: RepoRef) -> None:
+    with forge() as f, pytest.raises(ForgeError, match="branch 'triloop/none' does not exist"):
+        f.open_pull_request(
+            repo, ticket_id="T-1", branch="triloop/none", title="t", body="", harness="autofix"
+        )
+
+
+def test_merge_lands_exactly_what_was_checked(
+    forge: ForgeFactory, repo: RepoRef, tmp_path: Path
+) -> None:
+    base = _git("ls-remote", repo.remote, "refs/heads/main", cwd=tmp_path).split()[0]
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    with forge() as f:
+        f.push_branch(repo, clone, sha, "triloop/x")
+        pr = f.open_pull_request(
+            repo, ticket_id="T-1", branch="triloop/x", title="t", body="", harness="autofix"
+        )
+    with forge() as f, pytest.raises(ForgeError, match="head moved"):
+        f.merge(repo, pr.number, expected_head_sha=base, expected_base_sha=base)
+    with forge() as f:
+        merged = f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=base)
+    with forge() as f:
+        assert f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=base) == merged
+    assert merged.state == "merged" and merged.merge_sha
+    assert _git("ls-remote", repo.remote, "refs/heads/main", cwd=tmp_path).split()[0] == (
+        merged.merge_sha
+    )
+
+
+def test_merge_refuses_a_moved_base(forge: ForgeFactory, repo: RepoRef, tmp_path: Path) -> None:
+    base = _git("ls-remote", repo.remote, "refs/heads/main", cwd=tmp_path).split()[0]
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    other, _ = _commit_on_top(repo, tmp_path, "two")
+    _git("push", "-q", "origin", "HEAD:main", cwd=other)  # someone else lands first
+    with forge() as f:
+        f.push_branch(repo, clone, sha, "triloop/x")
+        pr = f.open_pull_request(
+            repo, ticket_id="T-1", branch="triloop/x", title="t", body="", harness="autofix"
+        )
+    with forge() as f, pytest.raises(BaseMoved, match="needs a recheck"):
+        f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=base)
+
+
+def test_comments_are_idempotent_by_key(
+    forge: ForgeFactory, repo: RepoRef, tmp_path: Path, app: App
+) -> None:
+    from sqlalchemy import func, select
+    from triloop.store.models import Effect
+
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    with forge() as f:
+        f.push_branch(repo, clone, sha, "triloop/x")
+        pr = f.open_pull_request(
+            repo, ticket_id="T-1", branch="triloop/x", title="t", body="", harness="autofix"
+        )
+        f.comment(repo, pr.number, "evidence", key="comment:1")
+    with forge() as f:
+        f.comment(repo, pr.number, "evidence", key="comment:1")
+    with app.uow() as session:
+        count = session.scalar(
+            select(func.count()).select_from(Effect).where(Effect.kind == "comment")
+        )
+    assert count == 1
