@@ -12,7 +12,7 @@ from docker.types import Mount
 
 from triloop_sandbox.exceptions import SandboxPolicyError
 
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")  # refused in any mount
 
 # DockerOperator arguments the sandbox refuses when set to anything but their safe default.
 REFUSED_ARGUMENTS = {
@@ -52,7 +52,7 @@ def check_arguments(kwargs: Mapping[str, Any], network_mode: str, user: str) -> 
 
 def check_no_docker_socket(argument: str, *values: object) -> None:
     for value in values:
-        if value is not None and "docker.sock" in str(value):
+        if value is not None and "docker.sock" in str(value):  # refuse the socket anywhere
             raise refuse(f"{argument}={value!r}", "the Docker socket is root on the host")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from triloop.adapters.local_forge import BaseMoved, LocalForge
-from triloop.adapters.protocols import Forge, ForgeError
+from triloop.adapters.protocols import Forge, ForgeError, PullRequestInfo
 from triloop.bootstrap import App
 from triloop.domain.contracts import RepoRef
 from triloop.onboarding import materialise_sample, onboard
@@ -71,6 +71,13 @@ def _commit_on_top(repo: RepoRef, tmp: Path, name: str, base: str = "main") -> t
     return clone, _git("rev-parse", "HEAD", cwd=clone)
 
 
+def _open_pr(f: Forge, repo: RepoRef, clone: Path, sha: str) -> PullRequestInfo:
+    f.push_branch(repo, clone, sha, "triloop/x")
+    return f.open_pull_request(
+        repo, ticket_id="T-1", branch="triloop/x", title="t", body="", harness="autofix"
+    )
+
+
 def test_push_is_idempotent(forge: ForgeFactory, repo: RepoRef, tmp_path: Path) -> None:
     clone, sha = _commit_on_top(repo, tmp_path, "one")
     with forge() as f:
@@ -84,18 +91,10 @@ def test_open_pull_request_is_idempotent_by_branch(
     forge: ForgeFactory, repo: RepoRef, tmp_path: Path
 ) -> None:
     clone, sha = _commit_on_top(repo, tmp_path, "one")
-    kwargs = {
-        "ticket_id": "T-1",
-        "branch": "triloop/x",
-        "title": "t",
-        "body": "b",
-        "harness": "autofix",
-    }
     with forge() as f:
-        f.push_branch(repo, clone, sha, "triloop/x")
-        first = f.open_pull_request(repo, **kwargs)  # type: ignore[arg-type]
+        first = _open_pr(f, repo, clone, sha)
     with forge() as f:
-        again = f.open_pull_request(repo, **kwargs)  # type: ignore[arg-type]
+        again = _open_pr(f, repo, clone, sha)
         assert again == first and first.head_sha == sha and first.state == "open"
         assert f.get_pull_request(repo, first.number) == first
 
@@ -113,10 +112,7 @@ def test_merge_lands_exactly_what_was_checked(
     base = _git("ls-remote", repo.remote, "refs/heads/main", cwd=tmp_path).split()[0]
     clone, sha = _commit_on_top(repo, tmp_path, "one")
     with forge() as f:
-        f.push_branch(repo, clone, sha, "triloop/x")
-        pr = f.open_pull_request(
-            repo, ticket_id="T-1", branch="triloop/x", title="t", body="", harness="autofix"
-        )
+        pr = _open_pr(f, repo, clone, sha)
     with forge() as f, pytest.raises(ForgeError, match="head moved"):
         f.merge(repo, pr.number, expected_head_sha=base, expected_base_sha=base)
     with forge() as f:
@@ -135,10 +131,7 @@ def test_merge_refuses_a_moved_base(forge: ForgeFactory, repo: RepoRef, tmp_path
     other, _ = _commit_on_top(repo, tmp_path, "two")
     _git("push", "-q", "origin", "HEAD:main", cwd=other)  # someone else lands first
     with forge() as f:
-        f.push_branch(repo, clone, sha, "triloop/x")
-        pr = f.open_pull_request(
-            repo, ticket_id="T-1", branch="triloop/x", title="t", body="", harness="autofix"
-        )
+        pr = _open_pr(f, repo, clone, sha)
     with forge() as f, pytest.raises(BaseMoved, match="needs a recheck"):
         f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=base)
 
@@ -151,10 +144,7 @@ def test_comments_are_idempotent_by_key(
 
     clone, sha = _commit_on_top(repo, tmp_path, "one")
     with forge() as f:
-        f.push_branch(repo, clone, sha, "triloop/x")
-        pr = f.open_pull_request(
-            repo, ticket_id="T-1", branch="triloop/x", title="t", body="", harness="autofix"
-        )
+        pr = _open_pr(f, repo, clone, sha)
         f.comment(repo, pr.number, "evidence", key="comment:1")
     with forge() as f:
         f.comment(repo, pr.number, "evidence", key="comment:1")
