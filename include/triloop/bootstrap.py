@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from triloop.config import Settings, load_settings
 from triloop.domain.policy import Policy, load_policy
-from triloop.store.db import init_schema, unit_of_work
+from triloop.store.db import unit_of_work
+from triloop.store.schema import upgrade
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,8 @@ class App:
 
 
 def bootstrap(db_url: str | None = None, home: Path | None = None) -> App:
-    """Load settings and policy and make sure the schema exists (idempotent)."""
+    """Load settings and policy and migrate the schema to head (idempotent, cheap when done)."""
     settings = load_settings(db_url=db_url, home=home)
     policy = load_policy(settings.policy_path)
-    init_schema(settings.db_url)
+    upgrade(settings.db_url)
     return App(settings=settings, policy=policy)

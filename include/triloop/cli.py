@@ -14,6 +14,7 @@ from triloop.domain.policy import PolicyError
 from triloop.onboarding import OnboardingError, materialise_sample, onboard
 from triloop.store.ledger import Actor
 from triloop.store.models import LedgerEntry, PullRequest, Repo, Ticket
+from triloop.store.schema import HEAD, SchemaError
 
 LOOPS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
 
@@ -73,8 +74,9 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db_init(app: App, _args: argparse.Namespace) -> int:
-    print(f"database ready: {app.settings.db_url}")
+def cmd_db_upgrade(app: App, _args: argparse.Namespace) -> int:
+    # bootstrap() has already migrated the database; say where it stands.
+    print(f"database ready at revision {HEAD}: {app.settings.db_url}")
     return 0
 
 
@@ -83,7 +85,11 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--db-url", help="SQLAlchemy URL (default: TRILOOP_DB_URL or TRILOOP_HOME)")
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("status", help="tickets by state, pull requests, last run of each loop")
-    sub.add_parser("db-init", help="create Triloop's tables if missing")
+    sub.add_parser(
+        "db-upgrade",
+        aliases=["db-init"],
+        help="create or migrate Triloop's tables to the newest revision (idempotent)",
+    )
     ob = sub.add_parser("onboard", help="onboard a repository (path or git URL)")
     ob.add_argument("target", nargs="?", metavar="PATH_OR_URL")
     ob.add_argument("--name", help="repository id (default: from the path or URL)")
@@ -91,7 +97,12 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-COMMANDS = {"status": cmd_status, "onboard": cmd_onboard, "db-init": cmd_db_init}
+COMMANDS = {
+    "status": cmd_status,
+    "onboard": cmd_onboard,
+    "db-upgrade": cmd_db_upgrade,
+    "db-init": cmd_db_upgrade,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +110,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = bootstrap(db_url=args.db_url)
         return COMMANDS[args.command](app, args)
-    except (OnboardingError, PolicyError) as exc:
+    except (OnboardingError, PolicyError, SchemaError) as exc:
         print(f"triloop {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from triloop.store.models import Base
+READ_ONLY = "triloop_read_only"
+"""Execution option of a connection that only reads: on SQLite it begins with no write lock."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -24,10 +25,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
+def _sqlite_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front: concurrent claimers queue on busy_timeout
     # instead of failing with "database is locked" when a read upgrades to a write.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A READ_ONLY connection (the schema check every task makes) never queues behind writers.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 @functools.cache
@@ -39,10 +42,6 @@ def engine_for(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
-
-
-def init_schema(url: str) -> None:
-    Base.metadata.create_all(engine_for(url))
 
 
 @contextmanager

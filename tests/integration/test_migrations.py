@@ -1,0 +1,145 @@
+"""Alembic migrations of Triloop's database, on real SQLite files.
+
+``test_upgrade_from_empty_matches_the_models`` is the "models and migrations agree" test: a
+model change without a migration makes it fail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
+from triloop.store import migrator
+from triloop.store.db import engine_for
+from triloop.store.models import Base, Repo
+from triloop.store.schema import HEAD, VERSION_TABLE, SchemaError, current_revisions, upgrade
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'triloop.db'}"
+
+
+def schema_diff(url: str) -> list[Any]:
+    with engine_for(url).connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn), Base.metadata)
+
+
+def revisions(url: str) -> frozenset[str]:
+    with engine_for(url).connect() as conn:
+        return current_revisions(conn)
+
+
+def table_sql(url: str) -> list[tuple[str, str]]:
+    with engine_for(url).connect() as conn:
+        rows = conn.execute(text("SELECT name, sql FROM sqlite_master ORDER BY name"))
+        return [(row.name, row.sql) for row in rows]
+
+
+def add_repo(url: str, repo_id: str) -> None:
+    with Session(engine_for(url)) as session, session.begin():
+        session.add(Repo(id=repo_id, name=repo_id, origin="/src", remote="/forge"))
+
+
+def repo_ids(url: str) -> list[str]:
+    with Session(engine_for(url)) as session:
+        return list(session.scalars(select(Repo.id)))
+
+
+def test_head_constant_names_the_newest_script() -> None:
+    assert migrator.head_revisions() == {HEAD}, "bump HEAD in triloop/store/schema.py"
+
+
+def test_upgrade_from_empty_matches_the_models(url: str) -> None:
+    upgrade(url)
+    assert revisions(url) == {HEAD}
+    assert schema_diff(url) == []
+
+
+def test_second_upgrade_is_a_no_op_that_skips_alembic(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(url)
+    add_repo(url, "kept")
+    before = table_sql(url)
+
+    def must_not_run(*_args: object) -> None:
+        raise AssertionError("upgrade at head reached Alembic")
+
+    monkeypatch.setattr(migrator, "migrate", must_not_run)
+    upgrade(url)
+    assert table_sql(url) == before
+    assert revisions(url) == {HEAD}
+    assert repo_ids(url) == ["kept"]
+
+
+def test_concurrent_upgrades_of_one_new_database_all_succeed(url: str) -> None:
+    # Every process imports first, then all start upgrading at the same instant.
+    start = time.time() + 3
+    code = (
+        "import time; from triloop.store import migrator, schema; "
+        f"time.sleep(max(0.0, {start} - time.time())); schema.upgrade({url!r})"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * len(procs), errors
+    assert revisions(url) == {HEAD}
+    assert schema_diff(url) == []
+
+
+def test_database_made_by_create_all_is_stamped_then_upgraded(url: str) -> None:
+    Base.metadata.create_all(engine_for(url))
+    add_repo(url, "legacy")
+    assert VERSION_TABLE not in inspect(engine_for(url)).get_table_names()
+    upgrade(url)
+    assert revisions(url) == {HEAD}
+    assert schema_diff(url) == []
+    assert repo_ids(url) == ["legacy"]
+
+
+def test_downgrade_to_base_and_upgrade_again(url: str) -> None:
+    upgrade(url)
+    add_repo(url, "dropped")
+    migrator.downgrade(url, "base")
+    assert set(inspect(engine_for(url)).get_table_names()) <= {VERSION_TABLE}
+    assert revisions(url) == frozenset()
+    upgrade(url)
+    assert revisions(url) == {HEAD}
+    assert schema_diff(url) == []
+    assert repo_ids(url) == []
+
+
+@pytest.mark.parametrize(
+    ("prepare", "match"),
+    [
+        (
+            "CREATE TABLE repos (id VARCHAR(64) PRIMARY KEY)",
+            r"no alembic_version table and only some of Triloop's tables \(has repos; lacks",
+        ),
+        (
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
+            "INSERT INTO alembic_version VALUES ('9999')",
+            r"at revision 9999, which this Triloop does not know",
+        ),
+    ],
+    ids=["half-made-by-create-all", "migrated-by-a-newer-triloop"],
+)
+def test_databases_upgrade_cannot_fix_are_refused(url: str, prepare: str, match: str) -> None:
+    with engine_for(url).begin() as conn:
+        for statement in prepare.split(";"):
+            conn.exec_driver_sql(statement)
+    before = table_sql(url)
+    with pytest.raises(SchemaError, match=match):
+        upgrade(url)
+    assert table_sql(url) == before
