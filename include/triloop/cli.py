@@ -11,10 +11,13 @@ from sqlalchemy import func, select
 
 from triloop.bootstrap import App, bootstrap
 from triloop.domain.policy import PolicyError
+from triloop.domain.states import IllegalTransition
+from triloop.janitor.service import requeue
 from triloop.onboarding import OnboardingError, materialise_sample, onboard
 from triloop.store.ledger import Actor
 from triloop.store.models import LedgerEntry, PullRequest, Repo, Ticket
 from triloop.store.schema import HEAD, SchemaError
+from triloop.store.tickets import TicketNotFound
 
 LOOPS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
 
@@ -61,6 +64,13 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
             print(f"  open   {pr.repo_id}#{pr.number} {pr.branch} {pr.title[:70]}")
         for pr in merged[-10:]:
             print(f"  merged {pr.repo_id}#{pr.number} {pr.branch} -> {(pr.merge_sha or '')[:12]}")
+        dead = session.scalars(
+            select(Ticket).where(Ticket.state == "dead_letter").order_by(Ticket.updated_at)
+        ).all()
+        if dead:
+            print(f"dead letters ({len(dead)}; requeue with `triloop requeue TICKET_ID`):")
+            for ticket in dead:
+                print(f"  {ticket.id} {ticket.title[:50]}: {(ticket.last_error or '')[:100]}")
         print("last run of each loop:")
         for dag_id in LOOPS:
             last = session.scalar(
@@ -71,6 +81,12 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
             )
             seen = f"{last.at:%Y-%m-%d %H:%M:%S} {last.run_id} ({last.action})" if last else "never"
             print(f"  {dag_id:<20} {seen}")
+    return 0
+
+
+def cmd_requeue(app: App, args: argparse.Namespace) -> int:
+    ticket = requeue(app, args.ticket_id, _actor())
+    print(f"requeued {ticket.id}: {ticket.state}, attempts reset")
     return 0
 
 
@@ -90,6 +106,8 @@ def parser() -> argparse.ArgumentParser:
         aliases=["db-init"],
         help="create or migrate Triloop's tables to the newest revision (idempotent)",
     )
+    rq = sub.add_parser("requeue", help="send a dead-lettered ticket back to ready")
+    rq.add_argument("ticket_id", metavar="TICKET_ID")
     ob = sub.add_parser("onboard", help="onboard a repository (path or git URL)")
     ob.add_argument("target", nargs="?", metavar="PATH_OR_URL")
     ob.add_argument("--name", help="repository id (default: from the path or URL)")
@@ -100,6 +118,7 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "status": cmd_status,
     "onboard": cmd_onboard,
+    "requeue": cmd_requeue,
     "db-upgrade": cmd_db_upgrade,
     "db-init": cmd_db_upgrade,
 }
@@ -110,6 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = bootstrap(db_url=args.db_url)
         return COMMANDS[args.command](app, args)
-    except (OnboardingError, PolicyError, SchemaError) as exc:
+    except (OnboardingError, PolicyError, SchemaError, TicketNotFound, IllegalTransition) as exc:
         print(f"triloop {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -93,3 +93,15 @@ def clean_workspaces(app: App, actor: Actor, retention_s: int = WORKSPACE_RETENT
 
 def _busy(run_dir: Path, active: set[str]) -> bool:
     return any(run_dir.name.startswith(f"{tid}-") for tid in active)
+
+
+def requeue(app: App, ticket_id: str, actor: Actor) -> Ticket:
+    """An operator sends a dead-lettered ticket back to ready, with fresh attempts."""
+    with app.uow() as session:
+        ticket = ticket_store.get(session, ticket_id)
+        spent = ticket.attempts
+        ticket_store.transition(
+            session, ticket, "requeue", actor, payload={"attempts_before": spent}
+        )
+        ticket.attempts = 0
+        return ticket
