@@ -7,12 +7,15 @@ collection time, before any test module imports it.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
+from docker.errors import DockerException
 
 ROOT = Path(__file__).resolve().parents[1]
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="triloop-tests-"))
@@ -41,3 +44,38 @@ def app(triloop_home: Path):  # type: ignore[no-untyped-def]
     from triloop.bootstrap import bootstrap
 
     return bootstrap(home=triloop_home)
+
+
+# Docker policy: an unreachable engine fails the test (always under CI=true); a developer
+# without Docker may set TRILOOP_SKIP_DOCKER=1 to skip these tests locally.
+def require_docker() -> docker.DockerClient:
+    """A client for a reachable engine, else fail (CI or default) or skip (opt-in locally)."""
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+        return client
+    except (DockerException, OSError) as exc:
+        reason = f"Docker engine unreachable: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: these tests need Docker)")
+        if os.environ.get("TRILOOP_SKIP_DOCKER") == "1":
+            pytest.skip(f"{reason} (TRILOOP_SKIP_DOCKER=1)")
+        pytest.fail(f"{reason} (set TRILOOP_SKIP_DOCKER=1 to skip Docker tests locally)")
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    return require_docker()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client: docker.DockerClient) -> str:
+    """Build (or confirm) the sandbox image; returns its content-hash tag."""
+    script = ROOT / "scripts" / "build_sandbox_image.py"
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=1800, check=False
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"{script.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    image = docker_client.images.get("triloop-sandbox:latest")
+    return f"triloop-sandbox:{image.labels['io.triloop.sandbox.content-hash']}"

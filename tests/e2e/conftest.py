@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import docker_client, sandbox_image  # noqa: F401 (fixtures)
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,7 +26,7 @@ def airflow_db() -> str:
 @pytest.fixture
 def factory(
     airflow_db: str,
-    sandbox_image: str,  # noqa: F811 (the fixture imported above)
+    sandbox_image: str,
     triloop_home: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[dict[str, Any]]:

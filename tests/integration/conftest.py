@@ -1,7 +1,7 @@
 """Fixtures for tests against the real Docker engine and the real sandbox image.
 
-Docker policy: unreachable Docker fails the test (always on CI, i.e. CI=true); a developer
-without Docker may set TRILOOP_SKIP_DOCKER=1 to skip these tests locally.
+The Docker fixtures themselves (``docker_client``, ``sandbox_image``) and the Docker policy live
+in tests/conftest.py, shared with the e2e tests.
 """
 
 from __future__ import annotations
@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
-from docker.errors import DockerException
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_UID = 10001
@@ -30,39 +28,6 @@ HARDENED_RUN: dict[str, Any] = {
     "pids_limit": 256,
     "mem_limit": "2g",
 }
-
-
-def require_docker() -> docker.DockerClient:
-    """A client for a reachable engine, else fail (CI or default) or skip (opt-in locally)."""
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-        return client
-    except (DockerException, OSError) as exc:
-        reason = f"Docker engine unreachable: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: these tests need Docker)")
-        if os.environ.get("TRILOOP_SKIP_DOCKER") == "1":
-            pytest.skip(f"{reason} (TRILOOP_SKIP_DOCKER=1)")
-        pytest.fail(f"{reason} (set TRILOOP_SKIP_DOCKER=1 to skip Docker tests locally)")
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> docker.DockerClient:
-    return require_docker()
-
-
-@pytest.fixture(scope="session")
-def sandbox_image(docker_client: docker.DockerClient) -> str:
-    """Build (or confirm) the sandbox image; returns its content-hash tag."""
-    script = ROOT / "scripts" / "build_sandbox_image.py"
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"{script.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    image = docker_client.images.get("triloop-sandbox:latest")
-    return f"triloop-sandbox:{image.labels['io.triloop.sandbox.content-hash']}"
 
 
 def give_to_sandbox(*paths: Path) -> None:

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC
 from pathlib import Path
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from triloop.adapters.git import git
@@ -261,8 +262,6 @@ def _body(ticket: Ticket, files: list[str], request: HarnessRequest, summary: st
 
 def count_ready(app: App) -> int:
     """How many tickets wait for a harness (the execution sensor's question)."""
-    from sqlalchemy import func, select
-
     with app.uow() as session:
         return int(
             session.scalar(

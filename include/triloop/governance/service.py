@@ -111,9 +111,9 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
         ticket = ticket_store.get(session, review.ticket_id)
         checks = evaluate(review, ticket.rule, ticket.path)
         files = git(
-            "diff", "--name-only", review.base_sha, "HEAD", cwd=_path(review.merged_workspace)
+            "diff", "--name-only", review.base_sha, "HEAD", cwd=Path(review.merged_workspace)
         ).splitlines()
-        stat = git("diff", "--numstat", review.base_sha, "HEAD", cwd=_path(review.merged_workspace))
+        stat = git("diff", "--numstat", review.base_sha, "HEAD", cwd=Path(review.merged_workspace))
         lines = sum(
             int(a) + int(b)
             for a, b, *_ in (r.split("\t") for r in stat.splitlines())
@@ -265,10 +265,6 @@ def _pr(session: Session, repo_id: str, number: int) -> PullRequest:
     if pr is None:
         raise PermanentError(f"pull request #{number} does not exist in repo {repo_id!r}")
     return pr
-
-
-def _path(text: str) -> Path:
-    return Path(text)
 
 
 def evidence_for(app: App, decision: Decision) -> str:
