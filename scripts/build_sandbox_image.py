@@ -115,10 +115,9 @@ def build_debootstrap_base() -> str:
     if image_id(DEBOOTSTRAP_BASE):
         print(f"[sandbox-image] base {DEBOOTSTRAP_BASE} exists (cached)", flush=True)
         return DEBOOTSTRAP_BASE
-    if shutil.which("debootstrap") is None:
-        raise BuildError("debootstrap not installed: apt-get update && apt-get install debootstrap")
     if os.geteuid() != 0:
         raise BuildError("building the debootstrap base needs root (debootstrap chroots)")
+    ensure_debootstrap()
     mirror = os.environ.get("TRILOOP_DEBIAN_MIRROR", "http://deb.debian.org/debian")
     debs = CACHE_DIR / "debootstrap"
     debs.mkdir(parents=True, exist_ok=True)
@@ -144,6 +143,26 @@ def build_debootstrap_base() -> str:
         shutil.rmtree(tmp, ignore_errors=True)
     step(f"base {DEBOOTSTRAP_BASE} built", started)
     return DEBOOTSTRAP_BASE
+
+
+def ensure_debootstrap() -> None:
+    """Install debootstrap from the host's Debian packages when it is missing (we are root)."""
+    if shutil.which("debootstrap") is not None:
+        return
+    if shutil.which("apt-get") is None:
+        raise BuildError("debootstrap is not installed and there is no apt-get to install it")
+    started = time.monotonic()
+    print("[sandbox-image] debootstrap missing: installing it with apt-get", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
+    ):
+        if subprocess.run(argv, env=env, check=False).returncode != 0:
+            raise BuildError(f"`{' '.join(argv)}` failed: install debootstrap by hand")
+    if shutil.which("debootstrap") is None:
+        raise BuildError("apt-get installed debootstrap but it is not on PATH")
+    step("debootstrap installed", started)
 
 
 def import_rootfs(rootfs: Path) -> None:
