@@ -1,7 +1,7 @@
 """Benchmark the demo: `make up` in a fresh clone, timed from the command to each milestone.
 
 Prints seconds to the UI, the first ticket, the first pull request, the first merge and all
-autofixable tickets merged, then sends Ctrl-C (SIGINT to the process group) and prints how long
+autofixable tickets merged and the runs of each DAG by state, then sends Ctrl-C (SIGINT to the process group) and prints how long
 the stop took and whether anything survived. Usage (from the repository root):
 
     .venv/bin/python scripts/bench_make_up.py [--timeout 600] [--port 8080]
@@ -34,6 +34,22 @@ def _counts(db: Path) -> tuple[int, int, int, int]:
         )
 
 
+DAGS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
+
+
+def _dag_runs(airflow_db: Path) -> dict[str, dict[str, int]]:
+    """Runs of each Triloop DAG by state, read from Airflow's own (SQLite) metadata DB."""
+    runs: dict[str, dict[str, int]] = {dag: {} for dag in DAGS}
+    if not airflow_db.exists():
+        return runs
+    with sqlite3.connect(airflow_db) as conn:
+        rows = conn.execute("SELECT dag_id, state, count(*) FROM dag_run GROUP BY 1, 2")
+        for dag_id, state, count in rows:
+            if dag_id in runs:
+                runs[dag_id][str(state)] = count
+    return runs
+
+
 def _ui_up(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2):
@@ -59,7 +75,7 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    db, marks = clone / ".triloop/triloop.db", {}
+    db, marks, all_green = clone / ".triloop/triloop.db", {}, False
     try:
         while time.monotonic() - start < args.timeout and proc.poll() is None:
             if "UI reachable" not in marks and _ui_up(args.port):
@@ -81,6 +97,11 @@ def main() -> int:
                 if "all autofixable tickets merged" in marks:
                     break
             time.sleep(1)
+        runs = _dag_runs(clone / ".airflow/airflow.db")
+        for dag_id, states in runs.items():
+            summary = ", ".join(f"{state} {count}" for state, count in sorted(states.items()))
+            print(f"{'runs of ' + dag_id:<32} {summary or 'none'}", flush=True)
+        all_green = all(states.get("success") for states in runs.values())
     finally:
         descendants = (
             psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
@@ -95,7 +116,7 @@ def main() -> int:
             f"{'Ctrl-C to all stopped':<32} {stopped:6.1f} s, {len(survivors)} survivors "
             f"of {len(descendants)} processes"
         )
-    return 0 if "first merge" in marks and not survivors else 1
+    return 0 if "first merge" in marks and all_green and not survivors else 1
 
 
 if __name__ == "__main__":
