@@ -2,7 +2,8 @@
 
 Prints seconds to the UI, the first ticket, the first pull request, the first merge and all
 autofixable tickets merged, and the runs of each DAG by state; then sends Ctrl-C (SIGINT to the
-process group) and prints how long the stop took and whether anything survived. Usage (from the repository root):
+process group) and prints how long the stop took and whether anything survived.
+Usage (from the repository root):
 
     .venv/bin/python scripts/bench_make_up.py [--timeout 600] [--port 8080]
 """
