@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -40,10 +41,55 @@ def triloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 
 @pytest.fixture
-def app(triloop_home: Path):  # type: ignore[no-untyped-def]
+def db_backend() -> str:
+    """The database ``db_url`` and ``app`` use; a module overrides it to run on both."""
+    return "sqlite"
+
+
+@pytest.fixture
+def db_url(db_backend: str, triloop_home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty Triloop database of the ``db_backend`` kind for one test."""
+    from triloop.store.db import engine_for
+
+    if db_backend == "sqlite":
+        url = f"sqlite:///{triloop_home / 'triloop.db'}"
+        yield url
+        engine_for(url).dispose()
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = server.create_database()
+    url = server.url(name)
+    yield url
+    engine_for(url).dispose()
+    server.drop_database(name)
+
+
+@pytest.fixture
+def app(triloop_home: Path, db_url: str):  # type: ignore[no-untyped-def]
     from triloop.bootstrap import bootstrap
 
-    return bootstrap(home=triloop_home)
+    return bootstrap(home=triloop_home, db_url=db_url)
+
+
+# PostgreSQL policy, as for Docker: a server that cannot be installed or started fails the
+# test (always under CI=true); TRILOOP_SKIP_POSTGRES=1 skips these tests on a laptop.
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    from tests.support.postgres import PostgresUnavailable, start_server
+
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        reason = f"PostgreSQL unavailable: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: these tests need PostgreSQL)")
+        if os.environ.get("TRILOOP_SKIP_POSTGRES") == "1":
+            pytest.skip(f"{reason} (TRILOOP_SKIP_POSTGRES=1)")
+        pytest.fail(f"{reason} (set TRILOOP_SKIP_POSTGRES=1 to skip PostgreSQL tests locally)")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # Docker policy: an unreachable engine fails the test (always under CI=true); a developer

@@ -21,6 +21,12 @@ from triloop.store.models import Effect, LedgerEntry, Repo, Scan, Ticket
 RUFF = str(Path(sys.executable).with_name("ruff"))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """Every control-plane test runs on SQLite (embedded) and PostgreSQL (production)."""
+    return str(request.param)
+
+
 def _actor(run: str, task: str = "t") -> Actor:
     return Actor(name=f"test:{task}", dag_id="triloop_test", run_id=run, task_id=task, try_number=1)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,39 @@ def test_databases_upgrade_cannot_fix_are_refused(url: str, prepare: str, match:
     with pytest.raises(SchemaError, match=match):
         upgrade(url)
     assert table_sql(url) == before
+
+
+@pytest.fixture
+def pg_url(postgres_server: Any) -> Iterator[str]:
+    name = postgres_server.create_database("mig")
+    url = postgres_server.url(name)
+    yield url
+    engine_for(url).dispose()
+    postgres_server.drop_database(name)
+
+
+def test_postgresql_upgrade_matches_the_models_and_downgrades(pg_url: str) -> None:
+    upgrade(pg_url)
+    assert revisions(pg_url) == {HEAD}
+    assert schema_diff(pg_url) == []
+    add_repo(pg_url, "kept")
+    upgrade(pg_url)
+    assert repo_ids(pg_url) == ["kept"]
+    migrator.downgrade(pg_url, "base")
+    assert set(inspect(engine_for(pg_url)).get_table_names()) <= {VERSION_TABLE}
+
+
+def test_postgresql_concurrent_upgrades_migrate_once(pg_url: str) -> None:
+    start = time.time() + 3
+    code = (
+        "import time; from triloop.store import migrator, schema; "
+        f"time.sleep(max(0.0, {start} - time.time())); schema.upgrade({pg_url!r})"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * len(procs), errors
+    assert revisions(pg_url) == {HEAD}
+    assert schema_diff(pg_url) == []

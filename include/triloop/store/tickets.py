@@ -59,13 +59,20 @@ def transition(
     return ticket
 
 
+CLAIM_ORDER = (Ticket.priority.desc(), Ticket.created_at, Ticket.id)
+"""Execution takes tickets in this order: highest priority, then oldest."""
+
+
 def claim_ready(
     session: Session, actor: Actor, *, limit: int, lease_seconds: int, repo_id: str | None = None
 ) -> list[Ticket]:
     """Claim up to ``limit`` ready tickets for ``actor``'s run, highest priority first.
 
     A run that already holds claims (a cleared and re-run claim task) gets those back instead
-    of taking more. Each claim is a compare-and-set on (id, state=ready).
+    of taking more. The candidates are locked before they are taken: on PostgreSQL with
+    ``FOR UPDATE SKIP LOCKED`` (concurrent claimers take disjoint batches without waiting), on
+    SQLite by the write lock every transaction takes at BEGIN IMMEDIATE. The update is still a
+    compare-and-set on (id, state=ready), so a ticket is never claimed twice.
     """
     owner = actor.run_owner
     held = session.scalars(
@@ -76,44 +83,41 @@ def claim_ready(
     ).all()
     if held:
         return list(held)
-    query = select(Ticket.id).where(Ticket.state == TicketState.READY.value)
+    candidates = select(Ticket.id).where(Ticket.state == TicketState.READY.value)
     if repo_id is not None:
-        query = query.where(Ticket.repo_id == repo_id)
-    candidates = session.scalars(
-        query.order_by(Ticket.priority.desc(), Ticket.created_at, Ticket.id).limit(limit * 4)
-    ).all()
+        candidates = candidates.where(Ticket.repo_id == repo_id)
+    candidates = candidates.order_by(*CLAIM_ORDER).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
     expires = datetime.now(UTC) + timedelta(seconds=lease_seconds)
-    claimed: list[Ticket] = []
-    for ticket_id in candidates:
-        if len(claimed) >= limit:
-            break
-        result = session.execute(
-            update(Ticket)
-            .where(Ticket.id == ticket_id, Ticket.state == TicketState.READY.value)
-            .values(
-                state=TicketState.CLAIMED.value,
-                lease_owner=owner,
-                lease_expires_at=expires,
-                attempts=Ticket.attempts + 1,
-                updated_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
+    # One statement: lock the candidates, take them, return them.
+    rows = session.scalars(
+        update(Ticket)
+        .where(Ticket.id.in_(candidates.scalar_subquery()))
+        .where(Ticket.state == TicketState.READY.value)
+        .values(
+            state=TicketState.CLAIMED.value,
+            lease_owner=owner,
+            lease_expires_at=expires,
+            attempts=Ticket.attempts + 1,
+            updated_at=utcnow(),
         )
-        if getattr(result, "rowcount", 0) == 1:
-            ticket = get(session, ticket_id)
-            session.refresh(ticket)
-            record(
-                session,
-                actor,
-                "ticket.claim",
-                repo_id=ticket.repo_id,
-                ticket_id=ticket.id,
-                from_state=TicketState.READY.value,
-                to_state=TicketState.CLAIMED.value,
-                idempotency_key=f"claim:{ticket.id}:{ticket.attempts}",
-                payload={"lease_owner": owner, "lease_expires_at": expires.isoformat()},
-            )
-            claimed.append(ticket)
+        .returning(Ticket),
+        execution_options={"populate_existing": True},
+    ).all()
+    claimed = sorted(rows, key=lambda t: (-t.priority, _aware(t.created_at), t.id))
+    for ticket in claimed:
+        record(
+            session,
+            actor,
+            "ticket.claim",
+            repo_id=ticket.repo_id,
+            ticket_id=ticket.id,
+            from_state=TicketState.READY.value,
+            to_state=TicketState.CLAIMED.value,
+            idempotency_key=f"claim:{ticket.id}:{ticket.attempts}",
+            payload={"lease_owner": owner, "lease_expires_at": expires.isoformat()},
+        )
     return claimed
 
 
