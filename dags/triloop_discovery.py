@@ -45,9 +45,9 @@ def triloop_discovery() -> None:
     def update_workspace(repo: dict[str, Any]) -> dict[str, Any]:
         from triloop.discovery.service import prepare_scan
         from triloop.domain.contracts import RepoRef
-        from triloop_airflow.runtime import actor, app, label_map_index
+        from triloop_airflow.runtime import actor, app, contract, label_map_index
 
-        ref = RepoRef.model_validate(repo)
+        ref = contract(RepoRef, repo, "list_repos output")
         label_map_index(repo_id=ref.repo_id)
         return prepare_scan(app(), ref, actor()).model_dump(mode="json")
 
@@ -58,11 +58,12 @@ def triloop_discovery() -> None:
         from triloop_airflow.runtime import (
             actor,
             app,
+            contract,
             label_map_index,
             permanent_failures_fail_fast,
         )
 
-        request = ScanRequest.model_validate(scan)
+        request = contract(ScanRequest, scan, "update_workspace output")
         label_map_index(repo_id=request.repo_id)
         created = permanent_failures_fail_fast(ingest_scan)(app(), request, actor())
         return {"repo_id": request.repo_id, "created": created}

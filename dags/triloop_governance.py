@@ -84,11 +84,12 @@ def triloop_governance() -> None:
         from triloop_airflow.runtime import (
             actor,
             app,
+            contract,
             label_map_index,
             permanent_failures_fail_fast,
         )
 
-        parsed = ReviewRequest.model_validate(review)
+        parsed = contract(ReviewRequest, review, "prepare_review output")
         label_map_index(pr_label=f"{parsed.repo_id}#{parsed.number}")
         the_app = app()
         decision = permanent_failures_fail_fast(decide_review)(the_app, parsed, actor())

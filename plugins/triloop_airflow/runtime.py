@@ -6,16 +6,20 @@ import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from triloop.bootstrap import App, bootstrap
 from triloop.errors import PermanentError
 from triloop.store.ledger import Actor
 
+if TYPE_CHECKING:
+    from triloop.domain.contracts import Contract
+
 log = logging.getLogger(__name__)
 DB_CONN_ID = "triloop_db"
 P = ParamSpec("P")
 R = TypeVar("R")
+C = TypeVar("C", bound="Contract")
 
 
 def db_url_from_connection(conn_id: str = DB_CONN_ID) -> str | None:
@@ -60,6 +64,14 @@ def permanent_failures_fail_fast(func: Callable[P, R]) -> Callable[P, R]:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
     return wrapper
+
+
+def contract(model: type[C], payload: Any, source: str) -> C:
+    """A task's input as its contract; a payload that does not fit fails the task at once
+    (no retry can fix it) with an error naming ``source``, after one ledger row."""
+    from triloop.intake import parse
+
+    return permanent_failures_fail_fast(parse)(app(), actor(), model, payload, source=source)
 
 
 def label_map_index(**values: str) -> None:

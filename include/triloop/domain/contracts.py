@@ -8,14 +8,27 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
+READABLE_VERSIONS = frozenset({1})
+"""Schema versions this Triloop reads; a payload of any other version is refused, not guessed."""
 
 
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: int = Field(default=SCHEMA_VERSION, description="Payload schema version")
+
+    @field_validator("schema_version")
+    @classmethod
+    def _readable_version(cls, version: int) -> int:
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(str(v) for v in sorted(READABLE_VERSIONS))
+            raise ValueError(
+                f"schema_version {version} is not one this Triloop reads ({readable}): "
+                "a newer or foreign producer wrote it"
+            )
+        return version
 
 
 Severity = Literal["info", "low", "medium", "high", "critical"]

@@ -127,3 +127,9 @@ def events_from(state: TicketState | str) -> list[str]:
     """The events a ticket in ``state`` accepts (for status output and error messages)."""
     current = TicketState(state)
     return sorted(t.event for t in TRANSITIONS if t.source is current)
+
+
+TERMINAL_STATES: frozenset[TicketState] = frozenset(
+    state for state in TicketState if not any(t.source is state for t in TRANSITIONS)
+)
+"""States no event leaves (a dead letter is not one: an operator can requeue it)."""
