@@ -89,12 +89,16 @@ def claim_ready(
     candidates = candidates.order_by(*CLAIM_ORDER).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
+    # Lock first, then take: as one UPDATE .. WHERE id IN (subquery), PostgreSQL may re-run the
+    # locking subquery for every ready row (a nested-loop semi join), which collapses under
+    # concurrent claimers.
+    picked = list(session.scalars(candidates).all())
+    if not picked:
+        return []
     expires = datetime.now(UTC) + timedelta(seconds=lease_seconds)
-    # One statement: lock the candidates, take them, return them.
     rows = session.scalars(
         update(Ticket)
-        .where(Ticket.id.in_(candidates.scalar_subquery()))
-        .where(Ticket.state == TicketState.READY.value)
+        .where(Ticket.id.in_(picked), Ticket.state == TicketState.READY.value)
         .values(
             state=TicketState.CLAIMED.value,
             lease_owner=owner,
