@@ -7,6 +7,7 @@ from typing import Any
 from airflow.sdk import dag, task, task_group
 from triloop_airflow.assets import TICKETS
 from triloop_airflow.defaults import DAG_KWARGS, SANDBOX_ARGS, TAGS
+from triloop_airflow.failures import fail_fast_on_permanent
 from triloop_sandbox import SandboxOperator
 
 
@@ -20,6 +21,7 @@ from triloop_sandbox import SandboxOperator
 )
 def triloop_discovery() -> None:
     @task
+    @fail_fast_on_permanent
     def list_repos() -> list[dict[str, Any]]:
         from triloop.discovery.service import active_repos
         from triloop_airflow.runtime import app
@@ -42,6 +44,7 @@ def triloop_discovery() -> None:
         return created
 
     @task(map_index_template="{{ repo_id }}", multiple_outputs=True)
+    @fail_fast_on_permanent
     def update_workspace(repo: dict[str, Any]) -> dict[str, Any]:
         from triloop.discovery.service import prepare_scan
         from triloop.domain.contracts import RepoRef
@@ -52,6 +55,7 @@ def triloop_discovery() -> None:
         return prepare_scan(app(), ref, actor()).model_dump(mode="json")
 
     @task(map_index_template="{{ repo_id }}")
+    @fail_fast_on_permanent
     def ingest_findings(scan: dict[str, Any]) -> dict[str, Any]:
         from triloop.discovery.service import ingest_scan
         from triloop.domain.contracts import ScanRequest
@@ -70,6 +74,7 @@ def triloop_discovery() -> None:
 
     # all_done: tickets from the repositories that scanned are announced even if one failed.
     @task(outlets=[TICKETS], trigger_rule="all_done")
+    @fail_fast_on_permanent
     def publish_tickets(created: Any) -> dict[str, Any]:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException

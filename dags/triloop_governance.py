@@ -8,6 +8,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task, ta
 from triloop_airflow.approval import PullRequestApprovalOperator
 from triloop_airflow.assets import MERGES, PULL_REQUESTS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
+from triloop_airflow.failures import fail_fast_on_permanent
 from triloop_sandbox import SandboxOperator
 
 LABEL = "{{ pr_label }}"
@@ -26,6 +27,7 @@ LABEL = "{{ pr_label }}"
 )
 def triloop_governance() -> None:
     @task
+    @fail_fast_on_permanent
     def select_pull_requests() -> list[dict[str, Any]]:
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.governance.service import select_reviews
@@ -67,6 +69,7 @@ def triloop_governance() -> None:
         return merged
 
     @task(map_index_template=LABEL, multiple_outputs=True)
+    @fail_fast_on_permanent
     def prepare_review(pr: dict[str, Any]) -> dict[str, Any]:
         from triloop.governance.service import prepare_review as prepare
         from triloop_airflow.runtime import actor, app, label_map_index, skip_on
@@ -77,6 +80,7 @@ def triloop_governance() -> None:
         return review.model_dump(mode="json")
 
     @task(map_index_template=LABEL, multiple_outputs=True)
+    @fail_fast_on_permanent
     def decide(review: dict[str, Any]) -> dict[str, Any]:
         from triloop.domain.contracts import ReviewRequest
         from triloop.governance.service import decide as decide_review
@@ -101,6 +105,7 @@ def triloop_governance() -> None:
         }
 
     @task(map_index_template=LABEL, **FORGE_ARGS)
+    @fail_fast_on_permanent
     def auto_merge(decision: dict[str, Any]) -> dict[str, Any] | None:
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.domain.contracts import Decision
@@ -120,6 +125,7 @@ def triloop_governance() -> None:
 
     # all_done: skipped merges (blocked, waiting for a human, sent back) are simply not listed.
     @task(outlets=[MERGES, PULL_REQUESTS], trigger_rule="all_done")
+    @fail_fast_on_permanent
     def publish_merges(merges: Any) -> dict[str, Any]:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 from triloop_airflow.defaults import DAG_KWARGS, TAGS
+from triloop_airflow.failures import fail_fast_on_permanent
 
 
 @dag(
@@ -19,6 +20,7 @@ from triloop_airflow.defaults import DAG_KWARGS, TAGS
 )
 def triloop_janitor() -> None:
     @task
+    @fail_fast_on_permanent
     def reap_expired_leases(**context: Any) -> list[str]:
         from triloop.janitor.service import reap_leases
         from triloop_airflow.runtime import actor, app
@@ -26,6 +28,7 @@ def triloop_janitor() -> None:
         return reap_leases(app(), actor(context))
 
     @task
+    @fail_fast_on_permanent
     def close_resolved_tickets(**context: Any) -> list[str]:
         from triloop.janitor.service import close_resolved
         from triloop_airflow.runtime import actor, app
@@ -33,6 +36,7 @@ def triloop_janitor() -> None:
         return close_resolved(app(), actor(context))
 
     @task
+    @fail_fast_on_permanent
     def remove_finished_containers(**context: Any) -> list[str]:
         import docker
         from triloop.janitor.containers import remove_finished_sandboxes
@@ -42,6 +46,7 @@ def triloop_janitor() -> None:
         return remove_finished_sandboxes(docker.from_env(), max_running=limit)
 
     @task
+    @fail_fast_on_permanent
     def remove_old_workspaces(**context: Any) -> int:
         from triloop.janitor.service import clean_workspaces
         from triloop_airflow.runtime import actor, app

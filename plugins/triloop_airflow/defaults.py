@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
+
+from triloop.retry import POLICIES
 
 START_DATE = datetime(2026, 1, 1)
 OWNER = "triloop"
 TAGS = ["triloop"]
 
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": OWNER,
-    # Control-plane tasks touch the Triloop DB and local git: transient failures (a locked
-    # SQLite file, a busy disk) clear up within seconds, so two quick retries with backoff.
-    "retries": 2,
-    "retry_delay": timedelta(seconds=15),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=5),
-}
+# Retries per kind of task, with the reason for each, live in triloop.retry.POLICIES; whether a
+# failure uses them at all is decided by triloop.retry.classify (runtime.permanent_failures_
+# fail_fast turns a permanent error into an immediate failure).
+DEFAULT_ARGS: dict[str, Any] = {"owner": OWNER, **POLICIES["control_plane"].airflow_args()}
 
-# Sandbox containers: one retry covers a container that failed to start; a harness that ran
-# and failed is recorded on the ticket and retried by the lifecycle (attempts), not by Airflow.
-SANDBOX_ARGS: dict[str, Any] = {
-    "retries": 1,
-    "retry_delay": timedelta(seconds=30),
-    "pool": "triloop_sandbox",
-}
+SANDBOX_ARGS: dict[str, Any] = {**POLICIES["sandbox"].airflow_args(), "pool": "triloop_sandbox"}
 
-# Forge calls (push, open PR, merge) are idempotent; a forge outage deserves more patience.
-FORGE_ARGS: dict[str, Any] = {
-    "retries": 4,
-    "retry_delay": timedelta(seconds=30),
-    "pool": "triloop_forge",
-}
+FORGE_ARGS: dict[str, Any] = {**POLICIES["forge"].airflow_args(), "pool": "triloop_forge"}
 
 
 # What every Triloop DAG shares; each DAG adds its id, schedule, tags and concurrency.

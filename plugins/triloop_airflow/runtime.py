@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from triloop.bootstrap import App, bootstrap
 from triloop.errors import PermanentError
 from triloop.store.ledger import Actor
+
+from triloop_airflow.failures import fail_fast_on_permanent
 
 if TYPE_CHECKING:
     from triloop.domain.contracts import Contract
 
 log = logging.getLogger(__name__)
 DB_CONN_ID = "triloop_db"
-P = ParamSpec("P")
-R = TypeVar("R")
 C = TypeVar("C", bound="Contract")
 
 
@@ -51,19 +50,8 @@ def actor(context: Mapping[str, Any] | None = None) -> Actor:
     return Actor.from_airflow_context(context)
 
 
-def permanent_failures_fail_fast(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a PermanentError into AirflowFailException (no retries), keeping the cause."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        try:
-            return func(*args, **kwargs)
-        except PermanentError as exc:
-            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-
-    return wrapper
+permanent_failures_fail_fast = fail_fast_on_permanent
+"""The same decorator, applied to one call: ``permanent_failures_fail_fast(service)(...)``."""
 
 
 def contract(model: type[C], payload: Any, source: str) -> C:
