@@ -30,6 +30,12 @@ def _git(*args: str, cwd: Path) -> str:
     return out.stdout.strip()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The local forge keeps pull requests in the Triloop DB: run it on both databases."""
+    return str(request.param)
+
+
 @pytest.fixture
 def repo(app: App) -> RepoRef:
     row = onboard(app, str(materialise_sample(app)), name="sample", actor=CLI)

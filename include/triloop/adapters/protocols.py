@@ -64,10 +64,17 @@ class Tracker(Protocol):
 
 
 class Harness(Protocol):
-    """A way of producing a patch for a ticket inside the sandbox."""
+    """A way of producing a patch for a ticket inside the sandbox.
+
+    The sandbox reads ``request_document`` from /out/request.json and leaves /out/result.json
+    (and /out/patch.diff); neither may carry a host path. ``parse_result`` raises
+    ``HarnessOutputError`` for a result that does not match the HarnessResult contract.
+    """
 
     name: str
 
     def command(self, request: HarnessRequest) -> list[str]: ...
+
+    def request_document(self, request: HarnessRequest) -> dict[str, object]: ...
 
     def parse_result(self, raw: str) -> HarnessResult: ...

@@ -99,9 +99,9 @@ class HarnessResult(Contract):
     summary: str = ""
     files_changed: list[str] = Field(default_factory=list)
     exit_code: int = 0
-    duration_s: float = 0.0
-    tokens: int = 0
-    cost_usd: float = 0.0
+    duration_s: float = Field(default=0.0, ge=0, description="Wall-clock seconds in the sandbox")
+    tokens: int = Field(default=0, ge=0, description="Model tokens used (0 for autofix)")
+    cost_usd: float = Field(default=0.0, ge=0, description="Model cost in US dollars")
 
 
 class PatchArtifact(Contract):

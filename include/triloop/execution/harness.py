@@ -6,6 +6,7 @@ import json
 
 from pydantic import ValidationError
 
+from triloop.adapters.protocols import Harness
 from triloop.domain.contracts import HarnessRequest, HarnessResult
 
 
@@ -34,18 +35,21 @@ class AutofixHarness:
     def parse_result(self, raw: str) -> HarnessResult:
         try:
             data = json.loads(raw)
-            data.pop("command", None)
-            return HarnessResult.model_validate(data)
-        except (json.JSONDecodeError, AttributeError) as exc:
+        except json.JSONDecodeError as exc:
             raise HarnessOutputError(f"harness result is not a JSON object: {exc}") from exc
+        if not isinstance(data, dict):
+            raise HarnessOutputError(f"harness result is not a JSON object: {type(data).__name__}")
+        data.pop("command", None)  # the in-sandbox subcommand, not part of the contract
+        try:
+            return HarnessResult.model_validate(data)
         except ValidationError as exc:
             raise HarnessOutputError(f"harness result does not match the contract: {exc}") from exc
 
 
-HARNESSES: dict[str, AutofixHarness] = {"autofix": AutofixHarness()}
+HARNESSES: dict[str, Harness] = {"autofix": AutofixHarness()}
 
 
-def harness_for(name: str) -> AutofixHarness:
+def harness_for(name: str) -> Harness:
     try:
         return HARNESSES[name]
     except KeyError:
