@@ -14,6 +14,7 @@ from airflow.sdk import (
 )
 from triloop_airflow.assets import PULL_REQUESTS, TICKETS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
+from triloop_airflow.leases import ticket_lease
 from triloop_sandbox import SandboxOperator
 
 
@@ -59,6 +60,7 @@ def triloop_execution() -> None:
             output_dir=request["output_dir"],
             command=request["command"],
             ticket_id=request["ticket_id"],
+            lease=ticket_lease,  # renewed while the harness runs; a lost lease kills it
             workspace_readonly=False,
             **SANDBOX_ARGS,
         )

@@ -14,12 +14,17 @@ from docker.types import Mount
 
 from triloop_sandbox import hardening
 from triloop_sandbox.exceptions import SandboxPolicyError, SandboxTimeout
+from triloop_sandbox.lease import LeaseFactory, LeaseKeeper
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 DEFAULT_IMAGE = "triloop-sandbox:latest"
 SANDBOX_USER = "10001:10001"
+# The labels that name one task instance; its tries differ only in io.triloop.try_number.
+TASK_INSTANCE_LABELS = tuple(
+    f"io.triloop.{key}" for key in ("dag_id", "run_id", "task_id", "map_index")
+)
 
 
 class SandboxOperator(DockerOperator):
@@ -29,10 +34,13 @@ class SandboxOperator(DockerOperator):
     ``no-new-privileges``, read-only root filesystem, a size-limited tmpfs on /tmp, pids and
     memory limits, a hard CPU quota (``nano_cpus``), labels for the janitor, a wall-clock limit
     that kills the container (``SandboxTimeout``), removal of the container however it ends, and
-    never ``retrieve_output``. ``workspace`` is bind-mounted at /workspace (read-only unless
-    ``workspace_readonly=False``) and ``output_dir`` at /out; both must resolve, symlinks
-    followed, inside ``workspace_root`` (default ``$TRILOOP_HOME/workspaces``, read at execute
-    time) and must be writable by uid 10001 where the harness writes.
+    never ``retrieve_output``. With ``lease`` (and ``ticket_id``), the run's lease on the
+    ticket is checked before the container starts and renewed while it runs; a lost lease
+    kills the container and fails the task (``SandboxLeaseLost``). ``workspace`` is
+    bind-mounted at /workspace (read-only unless ``workspace_readonly=False``) and
+    ``output_dir`` at /out; both must resolve, symlinks followed, inside ``workspace_root``
+    (default ``$TRILOOP_HOME/workspaces``, read at execute time) and must be writable by uid
+    10001 where the harness writes.
 
     How the hardening is applied: DockerOperator has no parameters for cap_drop, read_only,
     tmpfs, pids_limit, nano_cpus or security_opt, and builds the HostConfig inside
@@ -65,6 +73,7 @@ class SandboxOperator(DockerOperator):
         pids_limit: int = 256,
         tmpfs_size: str = "512m",
         ticket_id: str | None = None,
+        lease: LeaseFactory | None = None,
         labels: dict[str, str] | None = None,
         image: str | None = None,
         network_mode: str = "none",
@@ -81,6 +90,8 @@ class SandboxOperator(DockerOperator):
                 raise hardening.refuse(f"{name}={value!r}", "it must be positive")
         if not pids_limit > 0:
             raise hardening.refuse(f"pids_limit={pids_limit!r}", "it must be positive")
+        if lease is not None and (not callable(lease) or ticket_id is None):
+            raise hardening.refuse(f"lease={lease!r}", "it must be a callable, with a ticket_id")
         if labels is not None and not isinstance(labels, dict):
             raise hardening.refuse(f"labels={labels!r}", "labels must be a dict of strings")
         self.extra_mounts = hardening.normalize_mounts(mounts or [])
@@ -103,10 +114,12 @@ class SandboxOperator(DockerOperator):
         self.pids_limit = pids_limit
         self.tmpfs_size = tmpfs_size
         self.ticket_id = ticket_id
+        self.lease = lease
         self.extra_labels = dict(labels or {})
         # Created per execute(): Airflow deep-copies operators and locks cannot be copied.
         self._timer: threading.Timer | None = None
         self._timed_out: threading.Event | None = None
+        self._keeper: LeaseKeeper | None = None
 
     @property
     def host_config_hardening(self) -> dict[str, Any]:
@@ -127,7 +140,7 @@ class SandboxOperator(DockerOperator):
     @property
     def cli(self) -> Any:
         client = self.hook.api_client
-        return hardening.HardenedClient(client, self.host_config_hardening, self._arm_timer)
+        return hardening.HardenedClient(client, self.host_config_hardening, self._on_start)
 
     def execute(self, context: Context) -> Any:
         self.image = self.image or os.environ.get("TRILOOP_SANDBOX_IMAGE") or DEFAULT_IMAGE
@@ -149,20 +162,46 @@ class SandboxOperator(DockerOperator):
             *extra,
         ]
         self.labels = {**self.extra_labels, **self.run_labels(context)}
+        self._remove_earlier_tries()
         self._timed_out = timed_out = threading.Event()
+        keeper = None
+        if self.lease is not None and self.ticket_id:  # a lost lease starts no container
+            keeper = LeaseKeeper.hold(self.lease, str(self.ticket_id), context)
+        self._keeper = keeper
         try:
-            return super().execute(context)
+            result = super().execute(context)
         except DockerContainerFailedException as exc:
+            container_id = (self.container or {}).get("Id")
+            if keeper is not None and keeper.lost.is_set():
+                raise keeper.lost_error("its container was killed", container_id) from exc
             if timed_out.is_set():
                 raise SandboxTimeout(
                     f"sandbox exceeded its wall-clock limit of {self.wall_clock_limit_s}s",
                     limit_s=self.wall_clock_limit_s,
-                    container_id=(self.container or {}).get("Id"),
+                    container_id=container_id,
                     logs=[str(line) for line in (exc.logs or [])[-60:]],
                 ) from exc
             raise
         finally:
             self._cancel_timer()
+            if keeper is not None:
+                keeper.stop()
+        if keeper is not None and keeper.lost.is_set():
+            raise keeper.lost_error("its result is not used", (self.container or {}).get("Id"))
+        return result
+
+    def _remove_earlier_tries(self) -> None:
+        """Remove containers that earlier tries of this task instance left running.
+
+        A worker killed mid-run (SIGKILL, a lost node) cannot remove its container; when
+        Airflow retries the task, the new try does it before starting its own.
+        """
+        same = [f"{key}={self.labels[key]}" for key in TASK_INSTANCE_LABELS]
+        mine = self.labels["io.triloop.try_number"]
+        for found in self.cli.containers(all=True, filters={"label": same}):
+            if (found.get("Labels") or {}).get("io.triloop.try_number") != mine:
+                self.log.warning("Removing container %s of an earlier try", found["Id"][:12])
+                self.cli.remove_container(found["Id"], force=True)
 
     def run_labels(self, context: Context) -> dict[str, str]:
         """Labels naming the run, so the janitor can find and reap orphans."""
@@ -179,6 +218,11 @@ class SandboxOperator(DockerOperator):
             labels["io.triloop.ticket_id"] = str(self.ticket_id)
         return labels
 
+    def _on_start(self, container_id: str) -> None:
+        self._arm_timer(container_id)
+        if self._keeper is not None:
+            self._keeper.start(lambda: self._kill(container_id, "the lease was lost"))
+
     def _arm_timer(self, container_id: str) -> None:
         self._cancel_timer()
         timed_out = self._timed_out or threading.Event()
@@ -189,11 +233,11 @@ class SandboxOperator(DockerOperator):
 
     def _expire(self, container_id: str, timed_out: threading.Event) -> None:
         timed_out.set()
+        self._kill(container_id, f"the wall-clock limit of {self.wall_clock_limit_s}s was reached")
+
+    def _kill(self, container_id: str, why: str) -> None:
         self.log.error(
-            "Wall-clock limit of %ss reached; killing container %s (ticket %s)",
-            self.wall_clock_limit_s,
-            container_id[:12],
-            self.ticket_id,
+            "Killing container %s (ticket %s): %s", container_id[:12], self.ticket_id, why
         )
         try:
             self.hook.api_client.kill(container_id)
@@ -208,6 +252,8 @@ class SandboxOperator(DockerOperator):
     def on_kill(self) -> None:
         """Task killed (UI, timeout, SIGTERM): force-remove the container, which also kills it."""
         self._cancel_timer()
+        if self._keeper is not None:
+            self._keeper.stop()
         if not self.hook.client_created or not self.container:
             return
         try:

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from triloop.bootstrap import App
 from triloop.domain.states import TicketState
+from triloop.janitor import containers
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
-from triloop.store.models import Repo, Scan, Ticket
+from triloop.store.models import LedgerEntry, Repo, Scan, Ticket
 from triloop.workspace import remove_workspace
 
 log = logging.getLogger(__name__)
 OPEN_UNSTARTED = (TicketState.NEW.value, TicketState.TRIAGED.value, TicketState.READY.value)
 TERMINAL = (TicketState.MERGED.value, TicketState.CLOSED.value, TicketState.DEAD_LETTER.value)
 WORKSPACE_RETENTION_S = 3600
+LOST_LEASE_ACTIONS = ("ticket.lease_expired", "ticket.abandon", "lease.lost")
 
 
 def reap_leases(app: App, actor: Actor, now: datetime | None = None) -> list[str]:
@@ -36,6 +39,63 @@ def reap_leases(app: App, actor: Actor, now: datetime | None = None) -> list[str
             reaped.append(ticket.id)
         record(session, actor, "janitor.reap_leases", payload={"reaped": reaped})
         return reaped
+
+
+def remove_orphaned_sandboxes(
+    app: App, actor: Actor, client: Any, now: datetime | None = None
+) -> list[str]:
+    """Remove sandbox containers nobody waits for; the ledger lists what was removed.
+
+    Exited ones; running ones past twice the policy's wall clock; and running ones whose DAG
+    run lost the lease on their ticket (``io.triloop.ticket_id`` and run labels) while no
+    longer holding it: a worker killed mid-run leaves its container running, and once
+    :func:`reap_leases` has taken the ticket back the container's work can never be used.
+    A container counts as orphaned only when this database's ledger records that its run
+    lost that ticket, so containers of another installation on the same engine are left alone.
+    """
+    lost = _lost_runs(app, containers.sandboxes(client, running_only=True))
+
+    def orphaned(labels: Any) -> bool:
+        return (labels.get(containers.TICKET_LABEL), containers.run_owner(labels)) in lost
+
+    max_running = timedelta(seconds=2 * app.policy.sandbox_wall_clock_s)
+    removed = containers.remove_finished_sandboxes(client, max_running, now, orphaned=orphaned)
+    with app.uow() as session:
+        orphans = sorted(f"{ticket}@{owner}" for ticket, owner in lost)
+        record(
+            session,
+            actor,
+            "janitor.remove_sandboxes",
+            payload={"removed": removed, "lost_leases": orphans},
+        )
+    return removed
+
+
+def _lost_runs(app: App, running: list[Any]) -> set[tuple[str, str]]:
+    """(ticket, run) pairs among ``running`` sandboxes whose run lost and no longer holds
+    the ticket's lease, according to the ledger."""
+    wanted = {
+        (labels[containers.TICKET_LABEL], owner)
+        for labels in (c.labels or {} for c in running)
+        if labels.get(containers.TICKET_LABEL) and (owner := containers.run_owner(labels))
+    }
+    if not wanted:
+        return set()
+    ticket_ids = sorted({ticket for ticket, _ in wanted})
+    with app.uow() as session:
+        holders = {
+            ticket_id: owner
+            for ticket_id, owner in session.execute(
+                select(Ticket.id, Ticket.lease_owner).where(Ticket.id.in_(ticket_ids))
+            ).tuples()
+        }
+        rows = session.execute(
+            select(LedgerEntry.ticket_id, LedgerEntry.payload)
+            .where(LedgerEntry.ticket_id.in_(ticket_ids))
+            .where(LedgerEntry.action.in_(LOST_LEASE_ACTIONS))
+        ).tuples()
+        lost = {(str(t), str(p.get("lost_by") or p.get("owner"))) for t, p in rows if p}
+    return {(t, o) for t, o in wanted & lost if t in holders and holders[t] != o}
 
 
 def close_resolved(app: App, actor: Actor) -> list[str]:

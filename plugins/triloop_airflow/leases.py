@@ -1,0 +1,22 @@
+"""The lease hook the execution DAG gives its SandboxOperator: the run's lease on its ticket."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from triloop.store.leases import TicketLease
+
+
+def ticket_lease(ticket_id: str, context: Context) -> TicketLease:
+    """The task's DAG run's lease on ``ticket_id``, renewed every third of ``lease_seconds``.
+
+    Called by the operator in the task's own thread: the Triloop database URL comes from the
+    ``triloop_db`` connection here, never from the background thread that renews.
+    """
+    from triloop.store.leases import TicketLease
+
+    from triloop_airflow.runtime import actor, app
+
+    return TicketLease(app(), ticket_id, actor(context))
