@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
@@ -21,7 +22,14 @@ from sqlalchemy.orm import Session
 from triloop.store import migrator
 from triloop.store.db import engine_for
 from triloop.store.models import Base, Repo
-from triloop.store.schema import HEAD, VERSION_TABLE, SchemaError, current_revisions, upgrade
+from triloop.store.schema import (
+    HEAD,
+    VERSION_TABLE,
+    SchemaError,
+    current_revisions,
+    migration_transaction,
+    upgrade,
+)
 
 
 @pytest.fixture
@@ -100,7 +108,10 @@ def test_concurrent_upgrades_of_one_new_database_all_succeed(url: str) -> None:
 
 
 def test_database_made_by_create_all_is_stamped_then_upgraded(url: str) -> None:
-    Base.metadata.create_all(engine_for(url))
+    # What create_all made before migrations existed: the baseline's tables, no version table.
+    with migration_transaction(engine_for(url)) as conn:
+        command.upgrade(migrator.alembic_config(url, conn), migrator.BASELINE)
+        conn.exec_driver_sql(f"DROP TABLE {VERSION_TABLE}")
     add_repo(url, "legacy")
     assert VERSION_TABLE not in inspect(engine_for(url)).get_table_names()
     upgrade(url)

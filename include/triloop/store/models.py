@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -43,6 +53,10 @@ class Scan(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    __table_args__ = (
+        # Claims read the ready tickets by priority (a backward scan) and stop at the batch.
+        Index("ix_tickets_claim_order", "state", "priority"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
     repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id"), index=True)
@@ -55,7 +69,7 @@ class Ticket(Base):
     state: Mapped[str] = mapped_column(String(32), index=True)
     priority: Mapped[float] = mapped_column(Float, default=0.0)
     attempts: Mapped[int] = mapped_column(default=0)
-    lease_owner: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     findings: Mapped[list[Any]] = mapped_column(default=list)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
