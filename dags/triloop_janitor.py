@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import dag, task
@@ -39,11 +38,10 @@ def triloop_janitor() -> None:
     @fail_fast_on_permanent
     def remove_finished_containers(**context: Any) -> list[str]:
         import docker
-        from triloop.janitor.containers import remove_finished_sandboxes
-        from triloop_airflow.runtime import app
+        from triloop.janitor.service import remove_orphaned_sandboxes
+        from triloop_airflow.runtime import actor, app
 
-        limit = timedelta(seconds=app().policy.sandbox_wall_clock_s * 2)
-        return remove_finished_sandboxes(docker.from_env(), max_running=limit)
+        return remove_orphaned_sandboxes(app(), actor(context), docker.from_env())
 
     @task
     @fail_fast_on_permanent
@@ -53,8 +51,10 @@ def triloop_janitor() -> None:
 
         return clean_workspaces(app(), actor(context))
 
-    reap_expired_leases() >> close_resolved_tickets()
-    remove_finished_containers() >> remove_old_workspaces()
+    # Containers after leases: a killed worker's sandbox is orphaned once its lease is reaped.
+    reaped = reap_expired_leases()
+    reaped >> close_resolved_tickets()
+    reaped >> remove_finished_containers() >> remove_old_workspaces()
 
 
 triloop_janitor()
