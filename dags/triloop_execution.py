@@ -14,6 +14,7 @@ from airflow.sdk import (
 )
 from triloop_airflow.assets import PULL_REQUESTS, TICKETS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
+from triloop_airflow.failures import fail_fast_on_permanent
 from triloop_airflow.leases import ticket_lease
 from triloop_sandbox import SandboxOperator
 
@@ -40,6 +41,7 @@ def triloop_execution() -> None:
         return PokeReturnValue(is_done=ready > 0, xcom_value=ready)
 
     @task
+    @fail_fast_on_permanent
     def claim_tickets() -> list[dict[str, Any]]:
         from airflow.sdk.exceptions import AirflowSkipException
         from triloop.execution.service import claim
@@ -69,6 +71,7 @@ def triloop_execution() -> None:
         return pr
 
     @task(map_index_template="{{ ticket_id }}", multiple_outputs=True)
+    @fail_fast_on_permanent
     def prepare_workspace(claim: dict[str, Any]) -> dict[str, Any]:
         from triloop.domain.contracts import Claim
         from triloop.execution.harness import harness_for
@@ -76,11 +79,12 @@ def triloop_execution() -> None:
         from triloop_airflow.runtime import (
             actor,
             app,
+            contract,
             label_map_index,
             permanent_failures_fail_fast,
         )
 
-        parsed = Claim.model_validate(claim)
+        parsed = contract(Claim, claim, "claim_tickets output")
         label_map_index(ticket_id=parsed.ticket_id)
         request = permanent_failures_fail_fast(prepare)(app(), parsed, actor())
         command = harness_for(request.harness).command(request)
@@ -88,23 +92,27 @@ def triloop_execution() -> None:
 
     # all_done: a harness that failed still left result.json; the ticket's attempt is recorded.
     @task(map_index_template="{{ ticket_id }}", trigger_rule="all_done", **FORGE_ARGS)
+    @fail_fast_on_permanent
     def open_pull_request(request: dict[str, Any]) -> dict[str, Any] | None:
         from triloop.domain.contracts import HarnessRequest
         from triloop.execution.service import finish
         from triloop_airflow.runtime import (
             actor,
             app,
+            contract,
             label_map_index,
             permanent_failures_fail_fast,
         )
 
         label_map_index(ticket_id=request["ticket_id"])
-        parsed = HarnessRequest.model_validate({k: v for k, v in request.items() if k != "command"})
+        fields = {k: v for k, v in request.items() if k != "command"}
+        parsed = contract(HarnessRequest, fields, "prepare_workspace output")
         pr = permanent_failures_fail_fast(finish)(app(), parsed, actor())
         return pr.model_dump(mode="json") if pr else None
 
     # all_done: announce the PRs that were opened even if another ticket's work failed.
     @task(outlets=[PULL_REQUESTS], trigger_rule="all_done")
+    @fail_fast_on_permanent
     def publish_pull_requests(prs: Any) -> dict[str, Any]:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException

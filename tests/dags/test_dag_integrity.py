@@ -36,6 +36,21 @@ def test_tags_owner_and_retries(dagbag, dag_id: str) -> None:  # type: ignore[no
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_python_tasks_fail_fast_on_permanent_errors(dagbag, dag_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Every TaskFlow task (sensors aside) tells transient from permanent failures."""
+    from triloop_airflow.failures import fail_fast_on_permanent
+
+    marker = fail_fast_on_permanent(lambda: None).__code__
+    for task in dagbag.dags[dag_id].tasks:
+        callable_ = getattr(task, "python_callable", None)
+        if callable_ is None or task.task_type.endswith("SensorOperator"):
+            continue
+        assert getattr(callable_, "__code__", None) is marker, (
+            f"{dag_id}.{task.task_id} lacks @fail_fast_on_permanent"
+        )
+
+
 def test_execution_opens_with_a_rescheduling_sensor(dagbag) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags["triloop_execution"]
     sensor = dag.get_task("wait_for_ready_tickets")
