@@ -36,13 +36,22 @@ class HarnessFailed(PermanentError):
 
 def claim(app: App, actor: Actor) -> list[Claim]:
     """Return expired leases to ready (so a crashed run's tickets are not stuck until the
-    janitor's daily run), then claim up to ``claim_batch`` ready tickets for this run."""
+    janitor's daily run), then claim up to ``claim_batch`` ready tickets for this run.
+
+    A run claims once: a cleared and re-run claim task gets the run's recorded claims back,
+    even after their tickets moved on, instead of taking a second batch nobody works on.
+    """
+    key = f"claims:{actor.run_owner}"
+    with app.uow() as session:
+        earlier = effects.recorded(session, key)
+    if earlier is not None:
+        return [Claim.model_validate(c) for c in earlier["claims"]]
     reap_leases(app, actor)
     with app.uow() as session:
         rows = ticket_store.claim_ready(
             session, actor, limit=app.policy.claim_batch, lease_seconds=app.policy.lease_seconds
         )
-        return [
+        claims = [
             Claim(
                 ticket_id=t.id,
                 repo_id=t.repo_id,
@@ -52,6 +61,9 @@ def claim(app: App, actor: Actor) -> list[Claim]:
             )
             for t in rows
         ]
+        recorded = {"claims": [c.model_dump(mode="json") for c in claims]}
+        effects.once(session, key, "claims", lambda: recorded)
+        return claims
 
 
 def _iso(ticket: Ticket) -> str:

@@ -33,9 +33,17 @@ class NotMergeable(PermanentError):
 
 
 def select_reviews(app: App, actor: Actor) -> list[dict[str, object]]:
-    """Take every open PR awaiting review for this run (a re-run gets the same ones back)."""
+    """Take every open PR awaiting review for this run.
+
+    A run selects once: a cleared and re-run task gets the run's recorded picks back, never
+    PRs that came back for a recheck since (no task of this run would ever review them).
+    """
     owner = actor.run_owner
+    key = f"reviews:{owner}"
     with app.uow() as session:
+        earlier = effects.recorded(session, key)
+        if earlier is not None:
+            return list(earlier["picked"])
         rows = session.scalars(
             select(PullRequest)
             .where(PullRequest.state == PullRequestState.OPEN.value)
@@ -51,6 +59,7 @@ def select_reviews(app: App, actor: Actor) -> list[dict[str, object]]:
                 pr.review_owner = owner
             if pr.review_owner == owner and ticket.state == TicketState.IN_REVIEW.value:
                 picked.append({"repo_id": pr.repo_id, "number": pr.number})
+        effects.once(session, key, "reviews", lambda: {"picked": picked})
         return picked
 
 
@@ -188,6 +197,8 @@ def merge(app: App, decision: Decision, actor: Actor) -> dict[str, str | int] | 
         ticket = ticket_store.get(session, pr.ticket_id)
         if pr.state == PullRequestState.MERGED.value:
             return _merged(pr)
+        if pr.review_owner != actor.run_owner:  # sent back for a recheck since: not ours now
+            return None
         if ticket.state == TicketState.IN_REVIEW.value:
             ticket_store.transition(session, ticket, "approve", actor, payload={"by": actor.name})
         try:
