@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from triloop.bootstrap import App
 from triloop.janitor.service import reap_leases
 from triloop.store import leases
@@ -152,3 +152,34 @@ def test_ticket_lease_renews_for_the_policy_lease_every_third_of_it(app: App) ->
     assert expires is not None
     assert expires - started >= timedelta(seconds=app.policy.lease_seconds)
     assert leases.TicketLease(app, TICKET, OTHER_RUN, lease_seconds=30).renew() is False
+
+
+def test_a_run_that_lost_its_lease_cannot_finish_the_next_attempt(app: App, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from triloop.domain.contracts import HarnessRequest
+    from triloop.execution.service import LeaseLost, finish
+
+    _claimed(app, lease_seconds=60)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    reap_leases(app, JANITOR, now=later)  # RUN's lease expired: the ticket is ready again
+    with app.uow() as session:
+        [again] = ticket_store.claim_ready(session, OTHER_RUN, limit=1, lease_seconds=60)
+        assert again.attempts == 2
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "result.json").write_text('{"status": "failed"}')
+    request = HarnessRequest(
+        harness="autofix",
+        ticket_id=TICKET,
+        rule="F401",
+        paths=["a.py"],
+        attempt=1,
+        output_dir=str(tmp_path / "out"),
+    )
+    with app.uow() as session:
+        rows = session.scalar(select(func.count()).select_from(LedgerEntry))
+    with pytest.raises(LeaseLost, match=r"under triloop_execution/run-2, not .*run-1"):
+        finish(app, request, RUN)
+    assert _lease(app)[:2] == ("claimed", "triloop_execution/run-2")
+    with app.uow() as session:
+        assert session.scalar(select(func.count()).select_from(LedgerEntry)) == rows + 1
+        last = session.scalars(select(LedgerEntry).order_by(LedgerEntry.id.desc())).first()
+        assert last is not None and (last.action, last.outcome) == ("execution.finish", "refused")

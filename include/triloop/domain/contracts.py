@@ -84,6 +84,7 @@ class HarnessRequest(Contract):
     ticket_id: str
     rule: str
     paths: list[str]
+    attempt: int = Field(default=0, ge=0, description="The claim's attempt (0: not recorded)")
     repo_id: str = ""
     base_sha: str = ""
     workspace: str = ""

@@ -34,6 +34,29 @@ class HarnessFailed(PermanentError):
     """The harness's output was unusable; the ticket was dead-lettered with this reason."""
 
 
+class LeaseLost(PermanentError):
+    """The run no longer holds the ticket's lease: what it produced must not be used."""
+
+
+LEASED = (TicketState.CLAIMED.value, TicketState.RUNNING.value)
+
+
+def attempt_over(app: App, ticket_id: str, actor: Actor) -> str | None:
+    """Why this run has nothing left to do on ``ticket_id`` (None while it holds the lease).
+
+    A cleared harness task whose run already finished the ticket's attempt (its PR is open,
+    or it failed and went back to ready) asks this before starting a container.
+    """
+    with app.uow() as session:
+        ticket = ticket_store.get(session, ticket_id)
+        if ticket.state in LEASED and ticket.lease_owner == actor.run_owner:
+            return None
+        claims = effects.recorded(session, f"claims:{actor.run_owner}") or {"claims": []}
+        if any(c["ticket_id"] == ticket_id for c in claims["claims"]):
+            return f"ticket {ticket_id} moved on to {ticket.state} after this run's attempt"
+        return None
+
+
 def claim(app: App, actor: Actor) -> list[Claim]:
     """Return expired leases to ready (so a crashed run's tickets are not stuck until the
     janitor's daily run), then claim up to ``claim_batch`` ready tickets for this run.
@@ -97,6 +120,7 @@ def prepare(app: App, claim: Claim, actor: Actor) -> HarnessRequest:
         ticket_id=claim.ticket_id,
         rule=rule,
         paths=paths,
+        attempt=claim.attempt,
         repo_id=repo.repo_id,
         base_sha=sha,
         workspace=str(ws.src),
@@ -111,13 +135,30 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
     out = Path(request.output_dir)
     with app.uow() as session:
         ticket = ticket_store.get(session, request.ticket_id)
-        done = effects.recorded(session, f"finish:{ticket.id}:{ticket.attempts}")
+        attempt_key = f"finish:{ticket.id}:{request.attempt or ticket.attempts}"
+        done = effects.recorded(session, attempt_key)
         if done is not None:
             if done.get("error"):
                 raise HarnessFailed(done["error"])
             return PullRequestRef.model_validate(done["pr"]) if done.get("pr") else None
+        if ticket.state in LEASED and ticket.lease_owner != actor.run_owner:
+            # This run lost the lease (expired, reaped, claimed again): the attempt is not ours.
+            lost = (
+                f"ticket {ticket.id} is {ticket.state} under {ticket.lease_owner}, not "
+                f"{actor.run_owner}: this run's attempt {request.attempt} is over"
+            )
+            record(
+                session,
+                actor,
+                "execution.finish",
+                outcome="refused",
+                repo_id=ticket.repo_id,
+                ticket_id=ticket.id,
+                error=lost,
+            )
+            session.commit()
+            raise LeaseLost(lost)
         failure: str | None = None
-        attempt_key = f"finish:{ticket.id}:{ticket.attempts}"
         if not (out / "result.json").exists():
             # The container died before writing its result (killed, timed out, OOM): count it
             # as a failed attempt, not as bad output.
