@@ -8,13 +8,14 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from triloop.adapters.local_forge import BaseMoved, LocalForge
 from triloop.adapters.protocols import Forge, ForgeError, PullRequestInfo
 from triloop.bootstrap import App
 from triloop.domain.contracts import RepoRef
 from triloop.onboarding import materialise_sample, onboard
 from triloop.store.ledger import CLI
-from triloop.store.models import Ticket
+from triloop.store.models import Effect, Ticket
 
 ForgeFactory = Callable[[], AbstractContextManager[Forge]]
 
@@ -145,9 +146,6 @@ def test_merge_refuses_a_moved_base(forge: ForgeFactory, repo: RepoRef, tmp_path
 def test_comments_are_idempotent_by_key(
     forge: ForgeFactory, repo: RepoRef, tmp_path: Path, app: App
 ) -> None:
-    from sqlalchemy import func, select
-    from triloop.store.models import Effect
-
     clone, sha = _commit_on_top(repo, tmp_path, "one")
     with forge() as f:
         pr = _open_pr(f, repo, clone, sha)
@@ -159,3 +157,38 @@ def test_comments_are_idempotent_by_key(
             select(func.count()).select_from(Effect).where(Effect.kind == "comment")
         )
     assert count == 1
+
+
+def test_statuses_are_idempotent_and_the_latest_state_wins(
+    forge: ForgeFactory, repo: RepoRef, tmp_path: Path
+) -> None:
+    _, sha = _commit_on_top(repo, tmp_path, "one")
+    with forge() as f:
+        f.set_status(repo, sha, context="triloop/checks", state="pending", description="running")
+    with forge() as f:
+        f.set_status(repo, sha, context="triloop/checks", state="pending", description="running")
+        f.set_status(repo, sha, context="triloop/checks", state="success", description="4/4")
+        f.set_status(repo, sha, context="triloop/sbom", state="success", description="stored")
+    with forge() as f:
+        assert f.statuses(repo, sha) == {"triloop/checks": "success", "triloop/sbom": "success"}
+        assert f.statuses(repo, "0" * 40) == {}
+        with pytest.raises(ForgeError, match="status state 'green' is not one of"):
+            f.set_status(repo, sha, context="triloop/checks", state="green", description="")
+
+
+def test_every_side_effect_is_recorded_once_under_its_key(
+    forge: ForgeFactory, repo: RepoRef, tmp_path: Path, app: App
+) -> None:
+    base = _git("ls-remote", repo.remote, "refs/heads/main", cwd=tmp_path).split()[0]
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    for _ in range(2):  # a retried or cleared task does it all again
+        with forge() as f:
+            pr = _open_pr(f, repo, clone, sha)
+            f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=base)
+    with app.uow() as session:
+        keys = sorted(session.scalars(select(Effect.key).where(Effect.kind != "comment")))
+    assert keys == [
+        f"merge:{repo.repo_id}#{pr.number}",
+        f"pr:{repo.repo_id}:triloop/x",
+        f"push:{repo.repo_id}:triloop/x:{sha}",
+    ]

@@ -16,7 +16,10 @@ from triloop.adapters.protocols import ForgeError, PullRequestInfo
 from triloop.domain.contracts import RepoRef
 from triloop.domain.states import PullRequestState
 from triloop.store import effects
-from triloop.store.models import PullRequest, utcnow
+from triloop.store.models import Effect, PullRequest, utcnow
+
+STATUS_STATES = frozenset({"pending", "success", "failure", "error"})
+"""Commit status states, as GitHub names them."""
 
 
 def _info(row: PullRequest) -> PullRequestInfo:
@@ -42,8 +45,12 @@ class LocalForge:
         return out.split()[0] if out else None
 
     def push_branch(self, repo: RepoRef, local_clone: Path, sha: str, branch: str) -> None:
-        if self.branch_sha(repo, branch) == sha:
-            return
+        key = f"push:{repo.repo_id}:{branch}:{sha}"
+        if self.branch_sha(repo, branch) != sha:
+            self._push(repo, local_clone, sha, branch)
+        effects.once(self.session, key, "push", lambda: {"branch": branch, "sha": sha})
+
+    def _push(self, repo: RepoRef, local_clone: Path, sha: str, branch: str) -> None:
         try:
             git(
                 "push",
@@ -99,6 +106,8 @@ class LocalForge:
         )
         self.session.add(row)
         self.session.flush()
+        key = f"pr:{repo.repo_id}:{branch}"
+        effects.once(self.session, key, "pull_request", lambda: {"number": number, "head": head})
         return _info(row)
 
     def get_pull_request(self, repo: RepoRef, number: int) -> PullRequestInfo:
@@ -135,7 +144,32 @@ class LocalForge:
                 row.merge_sha = self._merge_on(clone, row, expected_head_sha, expected_base_sha)
         row.state = PullRequestState.MERGED.value
         row.merged_at = utcnow()
+        merged = {"merge_sha": row.merge_sha, "head": expected_head_sha, "base": expected_base_sha}
+        effects.once(self.session, f"merge:{repo.repo_id}#{number}", "merge", lambda: merged)
         return _info(row)
+
+    def set_status(
+        self, repo: RepoRef, sha: str, *, context: str, state: str, description: str
+    ) -> None:
+        """Record a commit status; the same (sha, context, state) twice is one status."""
+        if state not in STATUS_STATES:
+            raise ForgeError(f"status state {state!r} is not one of {sorted(STATUS_STATES)}")
+        key = f"status:{repo.repo_id}:{sha}:{context}:{state}"
+        effects.once(
+            self.session,
+            key,
+            "status",
+            lambda: {"sha": sha, "context": context, "state": state, "description": description},
+        )
+
+    def statuses(self, repo: RepoRef, sha: str) -> dict[str, str]:
+        """The latest state of each status context on ``sha``."""
+        rows = self.session.scalars(
+            select(Effect)
+            .where(Effect.kind == "status", Effect.key.startswith(f"status:{repo.repo_id}:{sha}:"))
+            .order_by(Effect.created_at)
+        ).all()
+        return {row.result["context"]: row.result["state"] for row in rows}
 
     def _merge_on(self, clone: Path, row: PullRequest, head: str, base: str) -> str:
         moved = BaseMoved(

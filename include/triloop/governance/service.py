@@ -109,6 +109,10 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
     )
 
 
+STATUS_CONTEXT = "triloop/checks"
+"""The commit status governance sets on a PR head: the check summary."""
+
+
 def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
     """Store the evidence and decide; idempotent per (run, PR, head)."""
     key = f"decision:{actor.run_owner}:{review.repo_id}#{review.number}@{review.head_sha}"
@@ -177,11 +181,17 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
             idempotency_key=key,
             payload={"checks": {c.check_id: c.status for c in checks}, "risk": risk},
         )
-        LocalForge(session).comment(
-            repo_ref(session.get_one(Repo, review.repo_id)),
-            review.number,
-            evidence_markdown(checks, decision.reasons),
-            key=f"comment:{key}",
+        forge, repo = LocalForge(session), repo_ref(session.get_one(Repo, review.repo_id))
+        forge.comment(
+            repo, review.number, evidence_markdown(checks, decision.reasons), key=f"comment:{key}"
+        )
+        passed = len(checks) - len(failed)
+        forge.set_status(
+            repo,
+            review.head_sha,
+            context=STATUS_CONTEXT,
+            state="failure" if failed else "success",
+            description=f"{passed}/{len(checks)} checks passed; {outcome} ({risk} risk)",
         )
         if outcome == "blocked":
             _close(session, pr, actor, why)
