@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from triloop.store.models import LedgerEntry
+from triloop.store.models import LedgerEntry, utcnow
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,56 @@ def record(
     payload: dict[str, Any] | None = None,
 ) -> LedgerEntry:
     entry = LedgerEntry(
+        **_columns(
+            actor,
+            action,
+            outcome=outcome,
+            repo_id=repo_id,
+            ticket_id=ticket_id,
+            pull_request_id=pull_request_id,
+            idempotency_key=idempotency_key,
+            from_state=from_state,
+            to_state=to_state,
+            error=error,
+            tokens=tokens,
+            cost_usd=cost_usd,
+            duration_s=duration_s,
+            payload=payload,
+        )
+    )
+    session.add(entry)
+    return entry
+
+
+def record_many(session: Session, actor: Actor, action: str, rows: list[dict[str, Any]]) -> None:
+    """One row per item of ``rows`` (keyword arguments of :func:`record`), in one INSERT.
+
+    For hot paths (claims): no ORM objects, so no identity-map bookkeeping and no per-row
+    RETURNING of ids.
+    """
+    if rows:
+        session.execute(insert(LedgerEntry), [_columns(actor, action, **row) for row in rows])
+
+
+def _columns(
+    actor: Actor,
+    action: str,
+    *,
+    outcome: str = "ok",
+    repo_id: str | None = None,
+    ticket_id: str | None = None,
+    pull_request_id: int | None = None,
+    idempotency_key: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    error: str | None = None,
+    tokens: int = 0,
+    cost_usd: float = 0.0,
+    duration_s: float = 0.0,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return dict(
+        at=utcnow(),
         dag_id=actor.dag_id,
         run_id=actor.run_id,
         task_id=actor.task_id,
@@ -83,5 +134,3 @@ def record(
         duration_s=duration_s,
         payload=payload or {},
     )
-    session.add(entry)
-    return entry

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from triloop.domain.states import TicketState, next_state
-from triloop.store.ledger import Actor, record
+from triloop.store.ledger import Actor, record, record_many
 from triloop.store.models import Ticket, utcnow
 
 
@@ -110,18 +110,22 @@ def claim_ready(
         execution_options={"populate_existing": True},
     ).all()
     claimed = sorted(rows, key=lambda t: (-t.priority, _aware(t.created_at), t.id))
-    for ticket in claimed:
-        record(
-            session,
-            actor,
-            "ticket.claim",
-            repo_id=ticket.repo_id,
-            ticket_id=ticket.id,
-            from_state=TicketState.READY.value,
-            to_state=TicketState.CLAIMED.value,
-            idempotency_key=f"claim:{ticket.id}:{ticket.attempts}",
-            payload={"lease_owner": owner, "lease_expires_at": expires.isoformat()},
-        )
+    record_many(
+        session,
+        actor,
+        "ticket.claim",
+        [
+            {
+                "repo_id": ticket.repo_id,
+                "ticket_id": ticket.id,
+                "from_state": TicketState.READY.value,
+                "to_state": TicketState.CLAIMED.value,
+                "idempotency_key": f"claim:{ticket.id}:{ticket.attempts}",
+                "payload": {"lease_owner": owner, "lease_expires_at": expires.isoformat()},
+            }
+            for ticket in claimed
+        ],
+    )
     return claimed
 
 
