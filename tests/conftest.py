@@ -12,7 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import docker
 import pytest
@@ -80,12 +80,7 @@ def postgres_server() -> Iterator[Any]:
     try:
         server = start_server()
     except PostgresUnavailable as exc:
-        reason = f"PostgreSQL unavailable: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: these tests need PostgreSQL)")
-        if os.environ.get("TRILOOP_SKIP_POSTGRES") == "1":
-            pytest.skip(f"{reason} (TRILOOP_SKIP_POSTGRES=1)")
-        pytest.fail(f"{reason} (set TRILOOP_SKIP_POSTGRES=1 to skip PostgreSQL tests locally)")
+        unavailable(f"PostgreSQL unavailable: {exc}", "PostgreSQL", "TRILOOP_SKIP_POSTGRES")
     try:
         yield server
     finally:
@@ -101,12 +96,16 @@ def require_docker() -> docker.DockerClient:
         client.ping()
         return client
     except (DockerException, OSError) as exc:
-        reason = f"Docker engine unreachable: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: these tests need Docker)")
-        if os.environ.get("TRILOOP_SKIP_DOCKER") == "1":
-            pytest.skip(f"{reason} (TRILOOP_SKIP_DOCKER=1)")
-        pytest.fail(f"{reason} (set TRILOOP_SKIP_DOCKER=1 to skip Docker tests locally)")
+        unavailable(f"Docker engine unreachable: {exc}", "Docker", "TRILOOP_SKIP_DOCKER")
+
+
+def unavailable(reason: str, what: str, skip_variable: str) -> NoReturn:
+    """Fail (always under CI=true, and by default) or skip (opted in with ``skip_variable``)."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: these tests need {what})")
+    if os.environ.get(skip_variable) == "1":
+        pytest.skip(f"{reason} ({skip_variable}=1)")
+    pytest.fail(f"{reason} (set {skip_variable}=1 to skip {what} tests locally)")
 
 
 @pytest.fixture(scope="session")

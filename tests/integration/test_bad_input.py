@@ -13,7 +13,9 @@ from triloop.domain.states import TERMINAL_STATES, IllegalTransition, TicketStat
 from triloop.intake import ContractViolation, parse
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor
-from triloop.store.models import Base, LedgerEntry, Repo, Ticket
+from triloop.store.models import Base, LedgerEntry
+
+from tests.support.rows import add_ticket
 
 ACTOR = Actor(name="test", dag_id="triloop_execution", run_id="r1", task_id="prepare_workspace")
 CLAIM = {
@@ -92,23 +94,7 @@ def test_a_valid_payload_is_parsed_and_writes_nothing(app: App) -> None:
 
 
 def _ticket_in(app: App, state: TicketState) -> str:
-    with app.uow() as session:
-        session.add(Repo(id="sample", name="sample", origin="/src", remote="/forge"))
-        session.flush()
-        session.add(
-            Ticket(
-                id="T-0000000001",
-                key="k1",
-                repo_id="sample",
-                tool="ruff",
-                rule="F401",
-                path="a.py",
-                title="unused import",
-                severity="low",
-                state=state.value,
-            )
-        )
-    return "T-0000000001"
+    return add_ticket(app, "T-0000000001", state=state.value)
 
 
 @pytest.mark.parametrize("state", sorted(TERMINAL_STATES))

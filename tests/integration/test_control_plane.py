@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from triloop.bootstrap import App
-from triloop.discovery.service import ingest_scan, prepare_scan, repo_ref
+from triloop.discovery.service import repo_ref
 from triloop.execution.service import claim
 from triloop.janitor.service import close_resolved, reap_leases
 from triloop.onboarding import OnboardingError, materialise_sample, onboard
 from triloop.store.ledger import Actor
 from triloop.store.models import Effect, LedgerEntry, Repo, Scan, Ticket
+
+from tests.support.rows import host_scan
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 
@@ -32,24 +34,9 @@ def _actor(run: str, task: str = "t") -> Actor:
 
 
 def _host_scan(app: App, run: str) -> list[str]:
-    """Discovery with ruff run on the host in place of the sandbox (same JSON contract)."""
     with app.uow() as session:
         repo = repo_ref(session.get_one(Repo, "sample"))
-    request = prepare_scan(app, repo, _actor(run))
-    out = Path(request.output_dir)
-    ruff = subprocess.run(
-        [RUFF, "check", "--output-format", "json", "--exit-zero", "--no-cache", "."],
-        cwd=request.workspace,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    (out / "ruff.json").write_text(ruff.stdout.replace(request.workspace + "/", "/workspace/"))
-    (out / "semgrep.json").write_text(json.dumps({"results": [], "errors": []}))
-    (out / "result.json").write_text(
-        json.dumps({"tools": {"ruff": {"exit_code": 0}, "semgrep": {"exit_code": 0}}})
-    )
-    return ingest_scan(app, request, _actor(run))
+    return host_scan(app, repo, _actor(run))
 
 
 def _counts(app: App) -> dict[str, int]:

@@ -24,7 +24,7 @@ import docker
 import pytest
 from sqlalchemy import func, select
 from triloop.bootstrap import App
-from triloop.discovery.service import ingest_scan, prepare_scan, repo_ref
+from triloop.discovery.service import repo_ref
 from triloop.execution.harness import harness_for
 from triloop.execution.service import claim, finish, prepare
 from triloop.janitor.service import reap_leases, remove_orphaned_sandboxes
@@ -36,6 +36,7 @@ from triloop_airflow.leases import ticket_lease
 from triloop_sandbox import SandboxOperator
 
 from tests.integration.crash_worker import task_context
+from tests.support.rows import host_scan
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,20 +60,7 @@ def _one_ticket(app: App, tmp_path: Path) -> tuple[str, str]:
     _git(src, "commit", "-q", "-m", "init")
     repo = onboard(app, str(src), name=f"crash-{uuid.uuid4().hex[:8]}", actor=JANITOR)
     scanner = Actor(name="test:scan", dag_id="triloop_discovery", run_id="scan-1")
-    request = prepare_scan(app, repo_ref(repo), scanner)
-    ruff = subprocess.run(
-        [RUFF, "check", "--output-format", "json", "--exit-zero", "--no-cache", "."],
-        cwd=request.workspace,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = Path(request.output_dir)
-    (out / "ruff.json").write_text(ruff.stdout.replace(request.workspace + "/", "/workspace/"))
-    (out / "semgrep.json").write_text(json.dumps({"results": [], "errors": []}))
-    tools = {"ruff": {"exit_code": 0}, "semgrep": {"exit_code": 0}}
-    (out / "result.json").write_text(json.dumps({"tools": tools}))
-    [ticket_id] = ingest_scan(app, request, scanner)
+    [ticket_id] = host_scan(app, repo_ref(repo), scanner)
     return ticket_id, repo.remote
 
 

@@ -12,7 +12,9 @@ from triloop.janitor.service import reap_leases
 from triloop.store import leases
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor
-from triloop.store.models import LedgerEntry, Repo, Ticket
+from triloop.store.models import LedgerEntry, Ticket
+
+from tests.support.rows import add_ticket
 
 TICKET = "T-LEASE"
 RUN = Actor(name="test:run_harness", dag_id="triloop_execution", run_id="run-1", task_id="h")
@@ -32,22 +34,7 @@ def _aware(moment: datetime | None) -> datetime:
 
 def _claimed(app: App, lease_seconds: int = 60) -> datetime:
     """One ready ticket, claimed by RUN through the real claim; returns its lease expiry."""
-    with app.uow() as session:
-        session.add(Repo(id="r", name="r", origin="/nowhere", remote="/nowhere"))
-        session.flush()
-        session.add(
-            Ticket(
-                id=TICKET,
-                key="k-lease",
-                repo_id="r",
-                tool="ruff",
-                rule="F401",
-                path="a.py",
-                title="F401 in a.py",
-                severity="low",
-                state="ready",
-            )
-        )
+    add_ticket(app, TICKET)
     with app.uow() as session:
         [ticket] = ticket_store.claim_ready(session, RUN, limit=1, lease_seconds=lease_seconds)
         return _aware(ticket.lease_expires_at)

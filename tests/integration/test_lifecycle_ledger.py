@@ -10,7 +10,9 @@ from triloop.bootstrap import App
 from triloop.domain.states import TRANSITIONS, TicketState
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor
-from triloop.store.models import LedgerEntry, Repo, Ticket
+from triloop.store.models import LedgerEntry
+
+from tests.support.rows import add_ticket
 
 HAPPY_PATH = ["triage_ready", "claim", "start", "open_pr", "start_review", "approve", "merge"]
 DETOURS = ["fail", "retry", "claim", "start", "open_pr", "start_review", "request_changes"]
@@ -22,23 +24,7 @@ def db_backend(request: pytest.FixtureRequest) -> str:
 
 
 def _new_ticket(app: App) -> str:
-    with app.uow() as session:
-        session.add(Repo(id="sample", name="sample", origin="/src", remote="/forge"))
-        session.flush()
-        session.add(
-            Ticket(
-                id="T-0000000042",
-                key="k42",
-                repo_id="sample",
-                tool="ruff",
-                rule="F401",
-                path="a.py",
-                title="unused import",
-                severity="low",
-                state=TicketState.NEW.value,
-            )
-        )
-    return "T-0000000042"
+    return add_ticket(app, "T-0000000042", state=TicketState.NEW.value)
 
 
 def _walk(app: App, ticket_id: str, events: list[str]) -> None:

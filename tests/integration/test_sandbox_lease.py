@@ -20,9 +20,11 @@ from triloop.janitor.service import reap_leases
 from triloop.store import tickets as ticket_store
 from triloop.store.leases import TicketLease
 from triloop.store.ledger import Actor
-from triloop.store.models import LedgerEntry, Repo, Ticket
+from triloop.store.models import LedgerEntry, Ticket
 from triloop_sandbox import SandboxOperator
 from triloop_sandbox.lease import SandboxLeaseLost
+
+from tests.support.rows import add_ticket
 
 pytestmark = pytest.mark.docker
 
@@ -52,22 +54,7 @@ def context(run_id: str) -> dict[str, Any]:
 @pytest.fixture
 def claimed(app: App, context: dict[str, Any]) -> datetime:
     """TICKET claimed by the context's DAG run for LEASE_S seconds; returns the expiry."""
-    with app.uow() as session:
-        session.add(Repo(id="r", name="r", origin="/nowhere", remote="/nowhere"))
-        session.flush()
-        session.add(
-            Ticket(
-                id=TICKET,
-                key="k-sandbox-lease",
-                repo_id="r",
-                tool="ruff",
-                rule="F401",
-                path="a.py",
-                title="F401 in a.py",
-                severity="low",
-                state="ready",
-            )
-        )
+    add_ticket(app, TICKET)
     with app.uow() as session:
         actor = Actor.from_airflow_context(context)
         [ticket] = ticket_store.claim_ready(session, actor, limit=1, lease_seconds=LEASE_S)

@@ -45,42 +45,9 @@ class Actor:
 CLI = Actor(name="cli")
 
 
-def record(
-    session: Session,
-    actor: Actor,
-    action: str,
-    *,
-    outcome: str = "ok",
-    repo_id: str | None = None,
-    ticket_id: str | None = None,
-    pull_request_id: int | None = None,
-    idempotency_key: str | None = None,
-    from_state: str | None = None,
-    to_state: str | None = None,
-    error: str | None = None,
-    tokens: int = 0,
-    cost_usd: float = 0.0,
-    duration_s: float = 0.0,
-    payload: dict[str, Any] | None = None,
-) -> LedgerEntry:
-    entry = LedgerEntry(
-        **_columns(
-            actor,
-            action,
-            outcome=outcome,
-            repo_id=repo_id,
-            ticket_id=ticket_id,
-            pull_request_id=pull_request_id,
-            idempotency_key=idempotency_key,
-            from_state=from_state,
-            to_state=to_state,
-            error=error,
-            tokens=tokens,
-            cost_usd=cost_usd,
-            duration_s=duration_s,
-            payload=payload,
-        )
-    )
+def record(session: Session, actor: Actor, action: str, **fields: Any) -> LedgerEntry:
+    """Add one ledger row to the session's transaction (``fields``: see :func:`_columns`)."""
+    entry = LedgerEntry(**_columns(actor, action, **fields))
     session.add(entry)
     return entry
 

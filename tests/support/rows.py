@@ -1,0 +1,56 @@
+"""Test data in the factory's database and a host-side stand-in for the sandbox scanner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from triloop.bootstrap import App
+from triloop.discovery.service import ingest_scan, prepare_scan
+from triloop.domain.contracts import RepoRef
+from triloop.store.ledger import Actor
+from triloop.store.models import Repo, Ticket
+
+RUFF = str(Path(sys.executable).with_name("ruff"))
+
+
+def add_ticket(app: App, ticket_id: str, *, state: str = "ready", repo_id: str = "r") -> str:
+    """One F401 ticket in ``state`` (its repository too, if missing); returns its id."""
+    with app.uow() as session:
+        if session.get(Repo, repo_id) is None:
+            session.add(Repo(id=repo_id, name=repo_id, origin="/nowhere", remote="/nowhere"))
+            session.flush()
+        session.add(
+            Ticket(
+                id=ticket_id,
+                key=f"k-{ticket_id}",
+                repo_id=repo_id,
+                tool="ruff",
+                rule="F401",
+                path="a.py",
+                title="F401 in a.py",
+                severity="low",
+                state=state,
+            )
+        )
+    return ticket_id
+
+
+def host_scan(app: App, repo: RepoRef, actor: Actor) -> list[str]:
+    """Discovery with ruff run on the host in place of the sandbox (same JSON contract)."""
+    request = prepare_scan(app, repo, actor)
+    out = Path(request.output_dir)
+    ruff = subprocess.run(
+        [RUFF, "check", "--output-format", "json", "--exit-zero", "--no-cache", "."],
+        cwd=request.workspace,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (out / "ruff.json").write_text(ruff.stdout.replace(request.workspace + "/", "/workspace/"))
+    (out / "semgrep.json").write_text(json.dumps({"results": [], "errors": []}))
+    tools = {"ruff": {"exit_code": 0}, "semgrep": {"exit_code": 0}}
+    (out / "result.json").write_text(json.dumps({"tools": tools}))
+    return ingest_scan(app, request, actor)
