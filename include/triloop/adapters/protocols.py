@@ -61,12 +61,33 @@ class Forge(Protocol):
     ) -> PullRequestInfo: ...
 
 
+@dataclass(frozen=True)
+class TrackerIssue:
+    """A ticket as a tracker shows it to people."""
+
+    ticket_id: str
+    ref: str
+    title: str
+    body: str
+    state: str  # "open" or "closed"
+    close_reason: str | None = None
+
+
+class TrackerError(RuntimeError):
+    """The tracker refused or failed an operation."""
+
+
 class Tracker(Protocol):
-    """Where tickets are shown to people (the factory DB itself, or an issue tracker)."""
+    """Where tickets are shown to people (the factory DB itself, or an issue tracker).
 
-    def publish(self, ticket_id: str, title: str, body: str) -> str: ...
+    Idempotent by ticket id: publishing a ticket twice shows it once, closing twice is one close.
+    """
 
-    def close(self, ticket_id: str, reason: str) -> None: ...
+    def publish(self, repo: RepoRef, ticket_id: str, *, title: str, body: str) -> TrackerIssue: ...
+
+    def get(self, repo: RepoRef, ticket_id: str) -> TrackerIssue | None: ...
+
+    def close(self, repo: RepoRef, ticket_id: str, *, reason: str) -> TrackerIssue: ...
 
 
 class Harness(Protocol):
