@@ -16,7 +16,7 @@ from triloop.execution.service import claim
 from triloop.janitor.service import close_resolved, reap_leases
 from triloop.onboarding import OnboardingError, materialise_sample, onboard
 from triloop.store.ledger import Actor
-from triloop.store.models import Effect, LedgerEntry, Repo, Scan, Ticket
+from triloop.store.models import Effect, LedgerEntry, PullRequest, Repo, Scan, Ticket
 
 from tests.support.rows import host_scan
 
@@ -177,7 +177,6 @@ def test_malformed_patch_is_refused_recorded_and_changes_nothing(app: App) -> No
             )
         ).all()
         assert len(rows) == 1 and "unreadable diff header" in (rows[0].error or "")
-        from triloop.store.models import PullRequest
 
         assert session.scalars(select(PullRequest)).all() == []
 
@@ -279,7 +278,7 @@ def test_governance_decides_by_policy(  # type: ignore[no-untyped-def]
         prepare_review,
         select_reviews,
     )
-    from triloop.store.models import CheckRun, PullRequest
+    from triloop.store.models import CheckRun
 
     app.policy.repos["sample"] = RepoPolicy(autonomy_level=level)
     repo_id, number = _pr_for_first_ticket(app, tmp_path)
@@ -308,7 +307,6 @@ def test_governance_decides_by_policy(  # type: ignore[no-untyped-def]
 
 def test_two_merges_on_one_base_cannot_both_land(app: App, tmp_path: Path) -> None:
     from triloop.governance.service import decide, merge, prepare_review, select_reviews
-    from triloop.store.models import PullRequest
 
     onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
     _host_scan(app, "scan-1")
@@ -329,3 +327,49 @@ def test_two_merges_on_one_base_cannot_both_land(app: App, tmp_path: Path) -> No
         second_ticket = session.get_one(Ticket, second.ticket_id)
     assert states == {prs[0][1]: "merged", prs[1][1]: "open"}
     assert second_ticket.state == "pr_open"
+
+
+def _conflict_on_main(app: App, repo_id: str, number: int, tmp: Path) -> None:
+    """Someone lands a change to the PR's lines on main: the PR no longer merges cleanly."""
+    with app.uow() as session:
+        remote = session.get_one(Repo, repo_id).remote
+        pr = session.scalars(select(PullRequest).where(PullRequest.number == number)).one()
+        path = session.get_one(Ticket, pr.ticket_id).path
+    clone = tmp / "other"
+    subprocess.run(["git", "clone", "-q", remote, str(clone)], check=True)
+    target = clone / path
+    target.write_text("# rewritten on main\n" + target.read_text().replace("import", "import  "))
+    for args in (["add", "-A"], ["commit", "-qm", "conflict"], ["push", "-q", "origin", "HEAD"]):
+        subprocess.run(
+            ["git", "-c", "user.name=o", "-c", "user.email=o@o", *args], cwd=clone, check=True
+        )
+
+
+def test_a_pr_that_stops_merging_goes_back_and_a_stale_run_leaves_it(
+    app: App, tmp_path: Path
+) -> None:
+    from triloop.governance.service import NotMergeable, prepare_review, select_reviews
+
+    repo_id, number = _pr_for_first_ticket(app, tmp_path)
+    _conflict_on_main(app, repo_id, number, tmp_path)
+    reviewer = _actor("gov-1", "prepare_review")
+    assert select_reviews(app, reviewer) == [{"repo_id": repo_id, "number": number}]
+    stale = _actor("gov-0", "prepare_review")  # an older run's cleared task: not its review
+    with pytest.raises(NotMergeable, match=f"PR #{number} in {repo_id} does not merge"):
+        prepare_review(app, repo_id, number, stale)
+    with app.uow() as session:
+        pr = session.scalars(select(PullRequest).where(PullRequest.number == number)).one()
+        assert (pr.state, session.get_one(Ticket, pr.ticket_id).state) == ("open", "in_review")
+    with pytest.raises(NotMergeable):
+        prepare_review(app, repo_id, number, reviewer)
+    with app.uow() as session:
+        pr = session.scalars(select(PullRequest).where(PullRequest.number == number)).one()
+        ticket = session.get_one(Ticket, pr.ticket_id)
+        moves = session.scalars(
+            select(LedgerEntry.action)
+            .where(LedgerEntry.ticket_id == ticket.id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(2)
+        ).all()
+    assert (pr.state, ticket.state) == ("closed", "ready")
+    assert moves == ["ticket.requeue", "ticket.request_changes"]

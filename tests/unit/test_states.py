@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 import pytest
-from triloop.domain.states import TRANSITIONS, IllegalTransition, TicketState, next_state
+from triloop.domain.states import (
+    TRANSITIONS,
+    IllegalTransition,
+    TicketState,
+    next_pr_state,
+    next_state,
+)
 
 
 @pytest.mark.parametrize(
@@ -48,3 +54,16 @@ def test_retry_guard_counts_attempts() -> None:
 def test_table_has_no_duplicate_edges() -> None:
     edges = [(t.source, t.event) for t in TRANSITIONS]
     assert len(edges) == len(set(edges))
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "target"), [("open", "merge", "merged"), ("open", "close", "closed")]
+)
+def test_pull_request_moves(state: str, event: str, target: str) -> None:
+    assert next_pr_state(state, event).value == target
+
+
+@pytest.mark.parametrize(("state", "event"), [("merged", "close"), ("closed", "merge")])
+def test_final_pull_request_states_refuse_every_event(state: str, event: str) -> None:
+    with pytest.raises(IllegalTransition, match=f"event '{event}' is not allowed in state"):
+        next_pr_state(state, event)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from triloop.adapters.git import GitError, git
 from triloop.adapters.protocols import ForgeError, PullRequestInfo
 from triloop.domain.contracts import RepoRef
-from triloop.domain.states import PullRequestState
+from triloop.domain.states import PullRequestState, next_pr_state
 from triloop.store import effects
 from triloop.store.models import Effect, PullRequest, utcnow
 
@@ -142,7 +142,7 @@ class LocalForge:
                 row.merge_sha = git("rev-parse", "HEAD", cwd=clone)
             else:
                 row.merge_sha = self._merge_on(clone, row, expected_head_sha, expected_base_sha)
-        row.state = PullRequestState.MERGED.value
+        row.state = next_pr_state(row.state, "merge").value
         row.merged_at = utcnow()
         merged = {"merge_sha": row.merge_sha, "head": expected_head_sha, "base": expected_base_sha}
         effects.once(self.session, f"merge:{repo.repo_id}#{number}", "merge", lambda: merged)

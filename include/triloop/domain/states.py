@@ -123,6 +123,24 @@ def next_state(
     return transition
 
 
+PR_TRANSITIONS: tuple[tuple[PullRequestState, str, PullRequestState], ...] = (
+    (PullRequestState.OPEN, "merge", PullRequestState.MERGED),
+    (PullRequestState.OPEN, "close", PullRequestState.CLOSED),
+)
+"""The pull-request lifecycle: (state, event, target); merged and closed are final."""
+
+_PR_TABLE = {(source, event): target for source, event, target in PR_TRANSITIONS}
+
+
+def next_pr_state(state: PullRequestState | str, event: str) -> PullRequestState:
+    """The state ``event`` takes a pull request to, or raise IllegalTransition."""
+    current = PullRequestState(state)
+    target = _PR_TABLE.get((current, event))
+    if target is None:
+        raise IllegalTransition(event, f"pull request {current.value}")
+    return target
+
+
 def events_from(state: TicketState | str) -> list[str]:
     """The events a ticket in ``state`` accepts (for status output and error messages)."""
     current = TicketState(state)

@@ -14,7 +14,7 @@ from triloop.adapters.protocols import ForgeError
 from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import Decision, ReviewRequest
-from triloop.domain.states import PullRequestState, TicketState
+from triloop.domain.states import PullRequestState, TicketState, next_pr_state
 from triloop.errors import PermanentError
 from triloop.governance.checks import evaluate, evidence_markdown
 from triloop.governance.risk import classify, may_auto_merge
@@ -266,17 +266,25 @@ def _close(session: Session, pr: PullRequest, actor: Actor, why: str) -> None:
     ticket = ticket_store.get(session, pr.ticket_id)
     ticket_store.transition(session, ticket, "reject", actor, error=why)
     ticket_store.transition(session, ticket, "close", actor)
-    pr.state = PullRequestState.CLOSED.value
+    pr.state = next_pr_state(pr.state, "close").value
 
 
 def _send_back(app: App, repo_id: str, number: int, actor: Actor, why: str) -> None:
+    """Close a PR that cannot merge and send its ticket back to ready, if this run reviews it.
+
+    A PR another run reviews now (a cleared task of an older run), or one already closed or
+    merged, is left as it is: closing it here would strand its ticket.
+    """
     with app.uow() as session:
         pr = _pr(session, repo_id, number)
         ticket = ticket_store.get(session, pr.ticket_id)
+        ours = pr.review_owner == actor.run_owner
+        if pr.state != PullRequestState.OPEN.value or not ours:
+            return
         if ticket.state == TicketState.IN_REVIEW.value:
             ticket_store.transition(session, ticket, "request_changes", actor, error=why)
             ticket_store.transition(session, ticket, "requeue", actor)
-        pr.state = PullRequestState.CLOSED.value
+        pr.state = next_pr_state(pr.state, "close").value
 
 
 def _pr(session: Session, repo_id: str, number: int) -> PullRequest:
