@@ -1,9 +1,10 @@
-"""The ``triloop`` command: status, onboarding, database setup."""
+"""The ``triloop`` command: status, one ticket's history, onboarding, requeue, database setup."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from collections.abc import Sequence
 
@@ -14,6 +15,7 @@ from triloop.domain.policy import PolicyError
 from triloop.domain.states import IllegalTransition
 from triloop.janitor.service import requeue
 from triloop.onboarding import OnboardingError, materialise_sample, onboard
+from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor
 from triloop.store.models import LedgerEntry, PullRequest, Repo, Ticket
 from triloop.store.schema import HEAD, SchemaError
@@ -84,6 +86,41 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(app: App, args: argparse.Namespace) -> int:
+    """One ticket and everything that happened to it, in order (the README's ledger query)."""
+    with app.uow() as session:
+        ticket = ticket_store.view(ticket_store.get(session, args.ticket_id))
+        rows = session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.ticket_id == args.ticket_id)
+            .order_by(LedgerEntry.id)
+        ).all()
+        history = [
+            {
+                "at": row.at.isoformat(),
+                "run": f"{row.dag_id or row.actor}/{row.run_id or '-'}",
+                "task": f"{row.task_id or '-'}#{row.try_number or 0}",
+                "action": row.action,
+                "move": f"{row.from_state or ''}->{row.to_state or ''}",
+                "outcome": row.outcome,
+                "error": row.error,
+            }
+            for row in rows
+        ]
+    if args.json:
+        print(json.dumps({"ticket": ticket.model_dump(mode="json"), "ledger": history}, indent=2))
+        return 0
+    print(f"{ticket.ticket_id} [{ticket.state}] {ticket.title}")
+    print(f"  repo {ticket.repo_id}, {ticket.severity}, attempts {ticket.attempts}")
+    for item in history:
+        error = f"  ({str(item['error'])[:80]})" if item["error"] else ""
+        print(
+            f"  {str(item['at'])[:19]} {item['action']:<22} {item['move']:<24} "
+            f"{item['outcome']:<8} {item['run']} {item['task']}{error}"
+        )
+    return 0
+
+
 def cmd_requeue(app: App, args: argparse.Namespace) -> int:
     ticket = requeue(app, args.ticket_id, _actor())
     print(f"requeued {ticket.id}: {ticket.state}, attempts reset")
@@ -106,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
         aliases=["db-init"],
         help="create or migrate Triloop's tables to the newest revision (idempotent)",
     )
+    sh = sub.add_parser("show", help="one ticket and what happened to it, in order")
+    sh.add_argument("ticket_id", metavar="TICKET_ID")
+    sh.add_argument("--json", action="store_true", help="the TicketView contract and the ledger")
     rq = sub.add_parser("requeue", help="send a dead-lettered ticket back to ready")
     rq.add_argument("ticket_id", metavar="TICKET_ID")
     ob = sub.add_parser("onboard", help="onboard a repository (path or git URL)")
@@ -119,6 +159,7 @@ COMMANDS = {
     "status": cmd_status,
     "onboard": cmd_onboard,
     "requeue": cmd_requeue,
+    "show": cmd_show,
     "db-upgrade": cmd_db_upgrade,
     "db-init": cmd_db_upgrade,
 }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from triloop.bootstrap import App
 from triloop.cli import main
+from triloop.domain.contracts import TicketView
 from triloop.onboarding import materialise_sample, onboard
 from triloop.store.ledger import CLI
 from triloop.store.models import LedgerEntry, Ticket
@@ -66,3 +68,22 @@ def test_requeue_refuses_what_it_cannot_do(
         session.get_one(Ticket, "T-dead").id = "T-ready"
     assert main(["requeue", ticket_id]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_show_tells_what_happened_to_a_ticket_in_order(
+    app: App, triloop_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ticket_id = _dead_letter(app)
+    assert main(["requeue", ticket_id]) == 0
+    capsys.readouterr()
+    assert main(["show", ticket_id]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("T-dead [ready] F401 in a.py")
+    assert "ticket.requeue" in out and "dead_letter->ready" in out
+    assert main(["show", ticket_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    view = TicketView.model_validate(shown["ticket"])
+    assert (view.ticket_id, view.state, view.attempts) == ("T-dead", "ready", 0)
+    assert [row["action"] for row in shown["ledger"]] == ["ticket.requeue"]
+    assert main(["show", "T-missing"]) == 1
+    assert "ticket 'T-missing' does not exist" in capsys.readouterr().err

@@ -49,6 +49,26 @@ class Finding(Contract):
     fingerprint: str = Field(default="", description="Stable id across line shifts")
 
 
+class TicketView(Contract):
+    """A ticket as it leaves the factory: ``triloop show --json``, trackers, analysts' tools."""
+
+    ticket_id: str
+    repo_id: str
+    state: str = Field(description="Lifecycle state (triloop.domain.states.TicketState)")
+    title: str
+    tool: str
+    rule: str
+    path: str
+    severity: Severity
+    harness: str | None = Field(default=None, description="Harness that may fix it, if any")
+    priority: float = 0.0
+    attempts: int = Field(default=0, ge=0)
+    lease_owner: str | None = None
+    lease_expires_at: str | None = Field(default=None, description="ISO-8601 UTC expiry")
+    last_error: str | None = None
+    findings: list[Finding] = Field(default_factory=list)
+
+
 class RepoRef(Contract):
     """An onboarded repository as the loops see it."""
 

@@ -9,6 +9,7 @@ from triloop.domain import contracts
 
 CONTRACTS: tuple[type[contracts.Contract], ...] = (
     contracts.Finding,
+    contracts.TicketView,
     contracts.RepoRef,
     contracts.ScanRequest,
     contracts.Claim,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from triloop.domain.contracts import Finding, TicketView
 from triloop.domain.states import TicketState, next_state
 from triloop.store.ledger import Actor, record, record_many
 from triloop.store.models import Ticket, utcnow
@@ -16,6 +17,28 @@ from triloop.store.models import Ticket, utcnow
 class TicketNotFound(LookupError):
     def __init__(self, ticket_id: str) -> None:
         super().__init__(f"ticket {ticket_id!r} does not exist")
+
+
+def view(ticket: Ticket) -> TicketView:
+    """The ticket row as its outward contract."""
+    expires = ticket.lease_expires_at
+    return TicketView(
+        ticket_id=ticket.id,
+        repo_id=ticket.repo_id,
+        state=ticket.state,
+        title=ticket.title,
+        tool=ticket.tool,
+        rule=ticket.rule,
+        path=ticket.path,
+        severity=ticket.severity,
+        harness=ticket.harness,
+        priority=ticket.priority,
+        attempts=ticket.attempts,
+        lease_owner=ticket.lease_owner,
+        lease_expires_at=_aware(expires).isoformat() if expires else None,
+        last_error=ticket.last_error,
+        findings=[Finding.model_validate(f) for f in ticket.findings],
+    )
 
 
 def get(session: Session, ticket_id: str) -> Ticket:
