@@ -73,6 +73,10 @@ def engine_for(url: str) -> Engine:
 @contextmanager
 def unit_of_work(url: str) -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any error."""
-    factory = sessionmaker(engine_for(url), expire_on_commit=False)
-    with factory() as session, session.begin():
+    with _sessions(url)() as session, session.begin():
         yield session
+
+
+@functools.cache
+def _sessions(url: str) -> sessionmaker[Session]:
+    return sessionmaker(engine_for(url), expire_on_commit=False)

@@ -59,7 +59,9 @@ def record_many(session: Session, actor: Actor, action: str, rows: list[dict[str
     RETURNING of ids.
     """
     if rows:
-        session.execute(insert(LedgerEntry), [_columns(actor, action, **row) for row in rows])
+        table = LedgerEntry.metadata.tables[LedgerEntry.__tablename__]
+        values = [_columns(actor, action, **row) for row in rows]
+        session.connection().execute(insert(table), values)
 
 
 def _columns(
