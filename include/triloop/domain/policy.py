@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -10,6 +13,58 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 class PolicyError(ValueError):
     """The policy file is missing or invalid; the message names the file and the field."""
+
+
+DEFAULT_PROTECTED_PATHS = (
+    ".github/workflows/**",
+    ".github/actions/**",
+    "**/CODEOWNERS",
+    ".gitlab-ci.yml",
+    ".circleci/**",
+    "**/Jenkinsfile",
+    "**/Dockerfile*",
+    "**/triloop*.yaml",
+    "include/policy/**",
+)
+
+
+class PatchRules(BaseModel):
+    """What a harness patch may contain before anything is committed or pushed."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_files: int = Field(default=20, ge=1, description="Files one patch may change")
+    max_lines: int = Field(
+        default=500, ge=1, description="Changed lines (added plus removed) one patch may have"
+    )
+    allow_executable: bool = Field(
+        default=False, description="Whether a patch may create or mark files executable (100755)"
+    )
+    protected_paths: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PROTECTED_PATHS),
+        description="Globs (** spans directories) whose changes always need a human to merge",
+    )
+
+
+def protected_match(path: str, globs: Sequence[str]) -> str | None:
+    """The first glob in ``globs`` that ``path`` (repo-relative, POSIX) matches, if any."""
+    return next((g for g in globs if _glob_regex(g).fullmatch(path)), None)
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    out, i = "", 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif glob.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif glob[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif glob[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(glob[i]), i + 1
+    return re.compile(out)
 
 
 class RepoPolicy(BaseModel):
@@ -28,6 +83,9 @@ class Policy(BaseModel):
         default_factory=list, description="Ruff rules the deterministic autofix harness may fix"
     )
     sandbox_wall_clock_s: int = Field(default=900, ge=10)
+    patch: PatchRules = Field(
+        default_factory=PatchRules, description="Limits and protected paths for harness patches"
+    )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
 
     def autonomy_for(self, repo_id: str) -> int:

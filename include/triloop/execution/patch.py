@@ -2,32 +2,78 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path, PurePosixPath
 
 from triloop.adapters.git import GitError, git
+from triloop.domain.policy import PatchRules
+from triloop.execution.diff import DiffError, FileChange, parse_diff
 
 MAX_PATCH_BYTES = 1_000_000
-_HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)$")
+SYMLINK, GITLINK, EXECUTABLE = "120000", "160000", "100755"
 
 
 class PatchRejected(ValueError):
     """The patch is malformed or breaks a rule; the message names the patch and the rule."""
 
 
-def changed_files(patch: str, source: str) -> list[str]:
+def check_patch_text(
+    patch: str, source: str, allowed: list[str], rules: PatchRules | None = None
+) -> list[str]:
+    """Every rule that needs only the patch text; returns the files it touches.
+
+    Pure: ``source`` names the patch in messages, ``allowed`` are the ticket's files.
+    """
+    rules = rules or PatchRules()
+    try:
+        changes = parse_diff(patch)
+    except DiffError as exc:
+        raise PatchRejected(f"{source}: {exc}") from exc
+    if not changes:
+        raise PatchRejected(f"{source}: no file changes in the patch")
+    if len(changes) > rules.max_files:
+        raise PatchRejected(
+            f"{source}: changes {len(changes)} files, over the limit of {rules.max_files}"
+        )
+    lines = sum(c.added + c.removed for c in changes)
+    if lines > rules.max_lines:
+        raise PatchRejected(f"{source}: changes {lines} lines, over the limit of {rules.max_lines}")
     files: list[str] = []
-    for line in patch.splitlines():
-        if line.startswith("diff --git "):
-            match = _HEADER.match(line)
-            if match is None:
-                raise PatchRejected(f"{source}: unreadable diff header {line!r}")
-            files.extend(p for p in match.groups() if p not in files)
+    for change in changes:
+        _check_change(change, source, rules)
+        for name in change.paths:
+            _check_path(name, source, allowed)
+            if name not in files:
+                files.append(name)
     return files
 
 
-def validate_patch(patch_path: Path, clean_checkout: Path, allowed: list[str]) -> list[str]:
-    """Check ``patch_path`` applies to ``clean_checkout`` and touches only ``allowed`` files."""
+def _check_change(change: FileChange, source: str, rules: PatchRules) -> None:
+    name, modes = change.paths[-1], change.new_modes + change.old_modes
+    if change.binary:
+        raise PatchRejected(f"{source}: binary change to {name!r}; binary files are not accepted")
+    if SYMLINK in modes:
+        raise PatchRejected(f"{source}: {name!r} is a symlink; symlinks are not accepted")
+    if GITLINK in modes:
+        raise PatchRejected(f"{source}: {name!r} is a submodule; submodules are not accepted")
+    if EXECUTABLE in change.new_modes and not rules.allow_executable:
+        raise PatchRejected(
+            f"{source}: makes {name!r} executable (mode {EXECUTABLE}); the policy forbids it"
+        )
+
+
+def _check_path(name: str, source: str, allowed: list[str]) -> None:
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or "\\" in name or ".." in parts or ".git" in parts:
+        raise PatchRejected(f"{source}: path {name!r} escapes the repository")
+    if name not in allowed:
+        raise PatchRejected(f"{source}: changes {name!r}, outside the ticket's files {allowed}")
+
+
+def validate_patch(
+    patch_path: Path, clean_checkout: Path, allowed: list[str], rules: PatchRules | None = None
+) -> list[str]:
+    """Check ``patch_path`` keeps the ``rules``, touches only ``allowed`` files and applies to
+    ``clean_checkout``; return the files it changes."""
     source = str(patch_path)
     try:
         raw = patch_path.read_bytes()
@@ -39,17 +85,7 @@ def validate_patch(patch_path: Path, clean_checkout: Path, allowed: list[str]) -
         patch = raw.decode()
     except UnicodeDecodeError as exc:
         raise PatchRejected(f"{source}: not UTF-8 text") from exc
-    if "GIT binary patch" in patch:
-        raise PatchRejected(f"{source}: binary changes are not accepted")
-    files = changed_files(patch, source)
-    if not files:
-        raise PatchRejected(f"{source}: no file changes in the patch")
-    for name in files:
-        parts = PurePosixPath(name).parts
-        if name.startswith("/") or ".." in parts or ".git" in parts:
-            raise PatchRejected(f"{source}: path {name!r} escapes the repository")
-        if name not in allowed:
-            raise PatchRejected(f"{source}: changes {name!r}, outside the ticket's files {allowed}")
+    files = check_patch_text(patch, source, allowed, rules)
     try:
         git(
             "apply", "--check", "--whitespace=nowarn", str(patch_path.resolve()), cwd=clean_checkout

@@ -211,7 +211,9 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
     with app.uow() as session:
         ticket = ticket_store.get(session, request.ticket_id)
         try:
-            files = validate_patch(out / "patch.diff", commit_ws.src, request.paths)
+            files = validate_patch(
+                out / "patch.diff", commit_ws.src, request.paths, app.policy.patch
+            )
         except PatchRejected as exc:
             failure = _dead_letter(session, ticket, actor, attempt_key, str(exc))
     if failure:

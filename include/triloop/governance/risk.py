@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Literal
 
+from triloop.domain.policy import DEFAULT_PROTECTED_PATHS, protected_match
+
 Risk = Literal["low", "medium", "high"]
 
-HIGH_RISK_PARTS = (".github", ".gitlab-ci.yml", "Jenkinsfile", ".circleci", "Dockerfile")
 DEPENDENCY_FILES = ("requirements", "pyproject.toml", "setup.py", "setup.cfg", "poetry.lock")
 SMALL_DIFF_LINES = 40
 
 
-def classify(files: list[str], changed_lines: int, harness: str) -> tuple[Risk, list[str]]:
-    """Risk tier and the reasons for it."""
+def classify(
+    files: list[str],
+    changed_lines: int,
+    harness: str,
+    protected: Sequence[str] = DEFAULT_PROTECTED_PATHS,
+) -> tuple[Risk, list[str]]:
+    """Risk tier and the reasons for it; a ``protected`` path (policy globs) is always high."""
     reasons: list[str] = []
     for name in files:
         path = PurePosixPath(name)
-        if any(part in HIGH_RISK_PARTS for part in path.parts) or name.startswith("include/policy"):
-            reasons.append(f"{name}: CI, container or policy file")
+        glob = protected_match(name, protected)
+        if glob is not None:
+            reasons.append(f"{name}: protected path ({glob}), a human must review it")
         elif path.name.startswith(DEPENDENCY_FILES):
             reasons.append(f"{name}: dependency file")
     if reasons:

@@ -132,7 +132,7 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
             for a, b, *_ in (r.split("\t") for r in stat.splitlines())
             if a.isdigit() and b.isdigit()
         )
-        risk, reasons = classify(files, lines, pr.harness)
+        risk, reasons = classify(files, lines, pr.harness, app.policy.patch.protected_paths)
         failed = [c.check_id for c in checks if c.status != "passed"]
         level = app.policy.autonomy_for(review.repo_id)
         if failed:
