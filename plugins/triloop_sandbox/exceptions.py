@@ -35,3 +35,23 @@ class SandboxTimeout(AirflowException):
         self.limit_s = limit_s
         self.container_id = container_id
         self.logs = logs or []
+
+
+class SandboxOutOfMemory(AirflowFailException):
+    """The kernel OOM-killed the sandbox at its memory limit; the container was removed.
+
+    Permanent: a retry runs the same workload into the same limit, so Airflow does not retry.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        mem_limit: str | int | None,
+        container_id: str | None = None,
+        logs: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.mem_limit = mem_limit
+        self.container_id = container_id
+        self.logs = logs or []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.docker.exceptions import DockerContainerFailedException
@@ -13,7 +13,7 @@ from docker.errors import APIError
 from docker.types import Mount
 
 from triloop_sandbox import hardening
-from triloop_sandbox.exceptions import SandboxPolicyError, SandboxTimeout
+from triloop_sandbox.exceptions import SandboxOutOfMemory, SandboxPolicyError, SandboxTimeout
 from triloop_sandbox.lease import LeaseFactory, LeaseKeeper
 
 if TYPE_CHECKING:
@@ -25,6 +25,25 @@ SANDBOX_USER = "10001:10001"
 TASK_INSTANCE_LABELS = tuple(
     f"io.triloop.{key}" for key in ("dag_id", "run_id", "task_id", "map_index")
 )
+
+
+class _ExitAwareClient(hardening.HardenedClient):
+    """HardenedClient that reports each container's end before the provider removes it."""
+
+    def __init__(
+        self,
+        client: Any,
+        host_config: dict[str, Any],
+        on_start: Callable[[str], None],
+        on_exit: Callable[[str], None],
+    ) -> None:
+        super().__init__(client, host_config, on_start)
+        self._on_exit = on_exit
+
+    def wait(self, container: Any, *args: Any, **kwargs: Any) -> Any:
+        result = self._client.wait(container, *args, **kwargs)
+        self._on_exit(container["Id"] if isinstance(container, dict) else str(container))
+        return result
 
 
 class SandboxOperator(DockerOperator):
@@ -120,6 +139,7 @@ class SandboxOperator(DockerOperator):
         self._timer: threading.Timer | None = None
         self._timed_out: threading.Event | None = None
         self._keeper: LeaseKeeper | None = None
+        self._oom_killed = False
 
     @property
     def host_config_hardening(self) -> dict[str, Any]:
@@ -140,7 +160,7 @@ class SandboxOperator(DockerOperator):
     @property
     def cli(self) -> Any:
         client = self.hook.api_client
-        return hardening.HardenedClient(client, self.host_config_hardening, self._on_start)
+        return _ExitAwareClient(client, self.host_config_hardening, self._on_start, self._on_exit)
 
     def execute(self, context: Context) -> Any:
         self.image = self.image or os.environ.get("TRILOOP_SANDBOX_IMAGE") or DEFAULT_IMAGE
@@ -168,6 +188,7 @@ class SandboxOperator(DockerOperator):
         if self.lease is not None and self.ticket_id:  # a lost lease starts no container
             keeper = LeaseKeeper.hold(self.lease, str(self.ticket_id), context)
         self._keeper = keeper
+        self._oom_killed = False
         try:
             result = super().execute(context)
         except DockerContainerFailedException as exc:
@@ -178,6 +199,14 @@ class SandboxOperator(DockerOperator):
                 raise SandboxTimeout(
                     f"sandbox exceeded its wall-clock limit of {self.wall_clock_limit_s}s",
                     limit_s=self.wall_clock_limit_s,
+                    container_id=container_id,
+                    logs=[str(line) for line in (exc.logs or [])[-60:]],
+                ) from exc
+            if self._oom_killed:
+                raise SandboxOutOfMemory(
+                    "sandbox was killed by the kernel OOM killer: it exceeded its memory limit"
+                    f" of {self.mem_limit} (mem_limit)",
+                    mem_limit=self.mem_limit,
                     container_id=container_id,
                     logs=[str(line) for line in (exc.logs or [])[-60:]],
                 ) from exc
@@ -222,6 +251,15 @@ class SandboxOperator(DockerOperator):
         self._arm_timer(container_id)
         if self._keeper is not None:
             self._keeper.start(lambda: self._kill(container_id, "the lease was lost"))
+
+    def _on_exit(self, container_id: str) -> None:
+        """Read State.OOMKilled while the container still exists (the provider removes it)."""
+        try:
+            state = self.hook.api_client.inspect_container(container_id).get("State") or {}
+        except APIError as exc:
+            self.log.warning("Could not inspect container %s: %s", container_id[:12], exc)
+            return
+        self._oom_killed = bool(state.get("OOMKilled"))
 
     def _arm_timer(self, container_id: str) -> None:
         self._cancel_timer()
