@@ -54,3 +54,18 @@ def host_scan(app: App, repo: RepoRef, actor: Actor) -> list[str]:
     tools = {"ruff": {"exit_code": 0}, "semgrep": {"exit_code": 0}}
     (out / "result.json").write_text(json.dumps({"tools": tools}))
     return ingest_scan(app, request, actor)
+
+
+def git_repo(root: Path, files: dict[str, str]) -> Path:
+    """A git repository at ``root/src`` with ``files`` committed on ``main``."""
+    src = root / "src"
+    for name, body in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(body)
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+    ):
+        subprocess.run(["git", *args], cwd=src, check=True)
+    return src

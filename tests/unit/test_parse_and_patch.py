@@ -8,18 +8,11 @@ import pytest
 from triloop.discovery.parse import ScanOutputError, parse_ruff, parse_scan_dir, parse_semgrep
 from triloop.execution.patch import PatchRejected, validate_patch
 
+from tests.support.rows import git_repo
+
 
 def _repo(tmp_path: Path, body: str) -> Path:
-    src = tmp_path / "src"
-    (src / "pkg").mkdir(parents=True)
-    (src / "pkg/mod.py").write_text(body)
-    for args in (
-        ["init", "-q", "-b", "main"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
-    ):
-        subprocess.run(["git", *args], cwd=src, check=True)
-    return src
+    return git_repo(tmp_path, {"pkg/mod.py": body})
 
 
 RUFF_ITEM = {

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from triloop.domain.policy import PatchRules, load_policy, protected_match
 from triloop.execution.patch import PatchRejected, check_patch_text, validate_patch
 from triloop.governance.risk import classify, may_auto_merge
+
+from tests.support.rows import git_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = "/out/patch.diff"
@@ -107,16 +108,7 @@ def test_executable_file_passes_when_the_policy_allows_it() -> None:
 
 
 def _repo(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    (src / "pkg").mkdir(parents=True)
-    (src / "pkg/mod.py").write_text("import os\nx = 1\n")
-    for args in (
-        ["init", "-q", "-b", "main"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
-    ):
-        subprocess.run(["git", *args], cwd=src, check=True)
-    return src
+    return git_repo(tmp_path, {"pkg/mod.py": "import os\nx = 1\n"})
 
 
 @pytest.mark.parametrize(
