@@ -461,3 +461,37 @@ def test_setuid_root_binaries_do_not_raise_privileges(run_script: RunScript) -> 
         assert child["CapEff"] == [zero], f"{path} gained capabilities"
     assert found["su"][0] != 0 and found["su"][1].strip() != "0"
     assert found["setuid0"] == "EPERM"
+
+
+def test_only_the_harness_key_enters_the_sandbox_never_forge_or_push_credentials(
+    run_script: RunScript, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What an Airflow worker holds: forge and push tokens, the factory DB, connections.
+    secrets = {
+        "GITHUB_TOKEN": "ghp_forge_token_must_not_leak",
+        "GIT_ASKPASS": "/usr/local/bin/triloop-askpass",
+        "TRILOOP_DB_URL": "postgresql+psycopg2://triloop:db_password@db/triloop",
+        "AIRFLOW_CONN_GITHUB_DEFAULT": "github://:gh_conn_token@",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    found = run_script(
+        """
+import json, os
+mounts = [line.split()[4] for line in open("/proc/self/mountinfo")]
+print(json.dumps({
+    "env": dict(os.environ),
+    "mounts": [m for m in mounts if m not in ("/", "/proc", "/sys", "/dev") and
+               not m.startswith(("/proc/", "/sys/", "/dev/", "/etc/"))],
+}))
+""",
+        private_environment={"OPENAI_API_KEY": "sk-harness-key"},
+    )
+    assert found["env"]["OPENAI_API_KEY"] == "sk-harness-key"  # what the harness needs
+    leaked = [k for k, v in found["env"].items() if k in secrets or v in secrets.values()]
+    assert leaked == []
+    blob = json.dumps(found["env"])
+    assert not any(word in blob for word in ("ghp_", "db_password", "gh_conn_token"))
+    # Only the workspace, the output folder and the tmpfs: no home, no credential store.
+    assert sorted(found["mounts"]) == ["/out", "/tmp", "/workspace"]
+    assert not any(p.name in (".git-credentials", ".netrc") for p in workspace_root.rglob("*"))
