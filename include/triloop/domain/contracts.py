@@ -97,6 +97,14 @@ class Claim(Contract):
     attempt: int = Field(ge=1)
 
 
+class Budget(Contract):
+    """What one harness run may spend; the first limit reached stops it (status over_budget)."""
+
+    max_tokens: int = Field(default=200_000, ge=1, description="Model tokens (input + output)")
+    max_cost_usd: float = Field(default=2.0, gt=0, description="Model cost in US dollars")
+    max_runtime_s: int = Field(default=900, ge=10, description="Wall-clock seconds in the sandbox")
+
+
 class HarnessRequest(Contract):
     """What a harness is asked to do, written to /out/request.json for the sandbox."""
 
@@ -104,6 +112,14 @@ class HarnessRequest(Contract):
     ticket_id: str
     rule: str
     paths: list[str]
+    title: str = Field(
+        default="", description="The ticket's title: untrusted text, shown to agents only as data"
+    )
+    details: str = Field(
+        default="",
+        description="The ticket's findings and feedback as text: untrusted, shown only as data",
+    )
+    budget: Budget = Field(default_factory=Budget, description="Per-ticket limits for this run")
     attempt: int = Field(default=0, ge=0, description="The claim's attempt (0: not recorded)")
     repo_id: str = ""
     base_sha: str = ""
@@ -116,8 +132,12 @@ class HarnessResult(Contract):
 
     harness: str
     ticket_id: str
-    status: Literal["changed", "no_change", "failed"]
+    status: Literal["changed", "no_change", "failed", "over_budget"]
     summary: str = ""
+    over_budget: str = Field(
+        default="",
+        description="The limit that stopped the harness (tokens, cost_usd, runtime_s), else empty",
+    )
     files_changed: list[str] = Field(default_factory=list)
     exit_code: int = 0
     duration_s: float = Field(default=0.0, ge=0, description="Wall-clock seconds in the sandbox")

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class PolicyError(ValueError):
@@ -67,6 +67,68 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
     return re.compile(out)
 
 
+class Budgets(BaseModel):
+    """Spending limits. Per ticket they stop one harness run; daily ones stop claiming."""
+
+    model_config = ConfigDict(extra="forbid")
+    ticket_max_tokens: int = Field(default=200_000, ge=1, description="Tokens one run may use")
+    ticket_max_cost_usd: float = Field(default=2.0, gt=0, description="Dollars one run may spend")
+    ticket_max_runtime_s: int = Field(default=900, ge=10, description="Seconds one run may take")
+    repo_daily_cost_usd: float = Field(
+        default=20.0, gt=0, description="Dollars all runs on one repository may spend per UTC day"
+    )
+    global_daily_cost_usd: float = Field(
+        default=100.0, gt=0, description="Dollars all runs may spend per UTC day"
+    )
+
+
+class CircuitBreakerRules(BaseModel):
+    """When repeated harness failures pause execution, and when it tries again."""
+
+    model_config = ConfigDict(extra="forbid")
+    consecutive_failures: int = Field(
+        default=3, ge=1, description="Failed harness runs in a row that open the breaker"
+    )
+    failure_rate: float = Field(
+        default=0.5, gt=0, le=1, description="Failure share over the window that opens it"
+    )
+    window_runs: int = Field(default=20, ge=1, description="Latest harness runs the rate covers")
+    min_runs: int = Field(default=6, ge=1, description="Runs in the window before the rate counts")
+    cooldown_s: int = Field(
+        default=900, ge=1, description="Seconds open before one trial run is let through"
+    )
+
+
+class HarnessPolicy(BaseModel):
+    """How one harness runs: its image, the only hosts it may reach, its API key."""
+
+    model_config = ConfigDict(extra="forbid")
+    image: str | None = Field(
+        default=None, description="Sandbox image for this harness (default: TRILOOP_SANDBOX_IMAGE)"
+    )
+    egress: list[str] = Field(
+        default_factory=list,
+        description="host:port pairs reachable through the egress proxy; empty means no network",
+    )
+    api_key_conn_id: str | None = Field(
+        default=None,
+        description="Airflow connection whose password is the model API key (never a forge token)",
+    )
+    api_key_env: str | None = Field(
+        default=None, description="Variable the key is handed in as (private_environment)"
+    )
+    model: str | None = Field(default=None, description="Model name passed to the agent CLI")
+
+    @field_validator("egress")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"egress entry {item!r} must be host:port")
+        return value
+
+
 class RepoPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     autonomy_level: int = Field(default=1, ge=0, le=3, description="0 observe .. 3 merge medium")
@@ -85,6 +147,11 @@ class Policy(BaseModel):
     sandbox_wall_clock_s: int = Field(default=900, ge=10)
     patch: PatchRules = Field(
         default_factory=PatchRules, description="Limits and protected paths for harness patches"
+    )
+    budgets: Budgets = Field(default_factory=Budgets, description="Token, cost, runtime limits")
+    circuit_breaker: CircuitBreakerRules = Field(default_factory=CircuitBreakerRules)
+    harnesses: dict[str, HarnessPolicy] = Field(
+        default_factory=dict, description="Per-harness image, egress allowlist and API key"
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
 

@@ -26,6 +26,7 @@ class TicketState(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     DEAD_LETTER = "dead_letter"
+    NEEDS_HUMAN = "needs_human"
     SUPPRESSED = "suppressed"
     CLOSED = "closed"
 
@@ -93,6 +94,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.FAILED, "retry", S.READY, "attempts_left"),
     Transition(S.FAILED, "exhaust", S.DEAD_LETTER, "attempts_exhausted"),
     Transition(S.DEAD_LETTER, "requeue", S.READY),
+    # A harness stopped by a budget (tokens, cost, runtime) waits for an operator's call.
+    Transition(S.RUNNING, "over_budget", S.NEEDS_HUMAN),
+    Transition(S.NEEDS_HUMAN, "requeue", S.READY),
+    Transition(S.NEEDS_HUMAN, "resolve", S.CLOSED),
     Transition(S.PR_OPEN, "start_review", S.IN_REVIEW),
     Transition(S.IN_REVIEW, "recheck", S.PR_OPEN),
     Transition(S.IN_REVIEW, "approve", S.APPROVED),
