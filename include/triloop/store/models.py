@@ -161,3 +161,48 @@ class LedgerEntry(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class HarnessRun(Base):
+    """One harness outcome per (ticket, attempt): usage, budget stops, the breaker's input."""
+
+    __tablename__ = "harness_runs"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "attempt"),
+        # Daily spend sums a day's runs; the breaker reads the latest runs.
+        Index("ix_harness_runs_finished_at", "finished_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"))
+    repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id"), index=True)
+    harness: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(
+        String(32), doc="changed, no_change, failed, over_budget, died (no result), invalid"
+    )
+    tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    over_budget: Mapped[str] = mapped_column(
+        String(32), default="", doc="The limit the run went over (tokens, cost_usd, runtime_s)"
+    )
+    summary: Mapped[str] = mapped_column(Text, default="")
+    run_owner: Mapped[str] = mapped_column(String(500), doc="dag_id/run_id that ran it")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CircuitBreaker(Base):
+    """The circuit breaker per scope (``global``): open pauses claiming."""
+
+    __tablename__ = "circuit_breaker"
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="closed")
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    trial_owner: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    trial_ticket: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    since_run_id: Mapped[int] = mapped_column(
+        default=0, doc="Only harness runs with a greater id count (those since it last closed)"
+    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
