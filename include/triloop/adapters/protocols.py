@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from triloop.domain.contracts import HarnessRequest, HarnessResult, RepoRef
+from triloop.domain.policy import HarnessPolicy
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,20 @@ class Harness(Protocol):
 
     The sandbox reads ``request_document`` from /out/request.json and leaves /out/result.json
     (and /out/patch.diff); neither may carry a host path. ``parse_result`` raises
-    ``HarnessOutputError`` for a result that does not match the HarnessResult contract.
+    ``HarnessOutputError`` for a result that does not match the HarnessResult contract;
+    ``read_output`` reads the whole output directory (result.json, and for an agent CLI its
+    own output for tokens, cost and summary) into the final result, budget applied.
+    ``configured`` returns the harness set up from its policy entry (model, key variable).
     """
 
     name: str
+
+    def configured(self, policy: HarnessPolicy | None) -> Harness: ...
 
     def command(self, request: HarnessRequest) -> list[str]: ...
 
     def request_document(self, request: HarnessRequest) -> dict[str, object]: ...
 
     def parse_result(self, raw: str) -> HarnessResult: ...
+
+    def read_output(self, request: HarnessRequest, out: Path) -> HarnessResult: ...
