@@ -6,9 +6,17 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class PolicyError(ValueError):
@@ -118,6 +126,10 @@ class HarnessPolicy(BaseModel):
         default=None, description="Variable the key is handed in as (private_environment)"
     )
     model: str | None = Field(default=None, description="Model name passed to the agent CLI")
+    api_base: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible model API (its host:port must be in egress)",
+    )
 
     @field_validator("egress")
     @classmethod
@@ -127,6 +139,17 @@ class HarnessPolicy(BaseModel):
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"egress entry {item!r} must be host:port")
         return value
+
+    @model_validator(mode="after")
+    def _api_base_allowed(self) -> HarnessPolicy:
+        if self.api_base:
+            url = urlsplit(self.api_base)
+            default = 443 if url.scheme == "https" else 80
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ValueError(f"api_base {self.api_base!r} must be an http(s) URL")
+            if f"{url.hostname}:{url.port or default}" not in self.egress:
+                raise ValueError(f"api_base {self.api_base!r}: its host:port is not in egress")
+        return self
 
 
 class RepoPolicy(BaseModel):
