@@ -11,13 +11,17 @@ usage or an invalid request.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -185,6 +189,180 @@ def cmd_fix(request: Path, out: Path) -> tuple[int, dict[str, Any]]:
     }
 
 
+AGENT_OUTPUT_CAP = int(os.environ.get("TRILOOP_AGENT_OUTPUT_CAP", str(8 << 20)))
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+# Passed through from the container: locale, certificates and the egress proxy's address.
+BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "HTTPS_PROXY", "HTTP_PROXY")
+PROXY_ENV = ("NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
+KILL_GRACE_S = 5.0
+
+
+def load_agent_request(path: Path) -> dict[str, Any]:
+    """The agent request document, checked field by field (HarnessError names the field)."""
+    try:
+        req = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"invalid request {path}: {exc}") from exc
+    if not isinstance(req, dict) or req.get("schema_version") != SCHEMA_VERSION:
+        raise HarnessError(
+            f"invalid request: must be an object with schema_version {SCHEMA_VERSION}"
+        )
+    checks: dict[str, Any] = {
+        "harness": lambda v: isinstance(v, str) and re.fullmatch(r"[a-z][a-z0-9-]{0,63}", v),
+        "ticket_id": lambda v: isinstance(v, str) and 0 < len(v) <= 200,
+        "argv": lambda v: isinstance(v, list) and v and all(isinstance(a, str) for a in v),
+        "env": lambda v: (
+            isinstance(v, dict)
+            and all(ENV_NAME.match(k) and isinstance(x, str) for k, x in v.items())
+        ),
+        "pass_env": lambda v: isinstance(v, list) and all(ENV_NAME.match(str(n)) for n in v),
+        "prompt": lambda v: isinstance(v, str) and v.strip(),
+        "runtime_limit_s": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+    }
+    for field, ok in checks.items():
+        if not ok(req.get(field)):
+            raise HarnessError(f"invalid request: field {field!r} is missing or malformed")
+    exclude = req.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(g, str) and g for g in exclude):
+        raise HarnessError("invalid request: field 'exclude' must be a list of globs")
+    return req
+
+
+def agent_env(req: dict[str, Any]) -> dict[str, str]:
+    """Only what the agent needs: a base, the request's safe values, its named secrets."""
+    env = {k: os.environ[k] for k in (*BASE_ENV, *PROXY_ENV) if k in os.environ}
+    env.update(HOME="/tmp", TMPDIR="/tmp", XDG_CONFIG_HOME="/tmp/.config", GIT_TERMINAL_PROMPT="0")
+    env.update(XDG_CACHE_HOME="/tmp/.cache", XDG_DATA_HOME="/tmp/.local/share")
+    env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="safe.directory", GIT_CONFIG_VALUE_0="*")
+    env.update(req["env"])
+    env.update({n: os.environ[n] for n in req["pass_env"] if n in os.environ})
+    for key in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        os.makedirs(env[key], exist_ok=True)
+    return env
+
+
+def _drain(stream: Any, target: Path, cap: int) -> None:
+    """Copy ``stream`` to ``target`` up to ``cap`` bytes; read (and drop) the rest."""
+    written = 0
+    with target.open("wb") as fh:
+        for chunk in iter(lambda: stream.read(65536), b""):
+            if written < cap:
+                fh.write(chunk[: cap - written])
+                if written + len(chunk) > cap:
+                    fh.write(b"\n[triloop: output capped]\n")
+                written += len(chunk)
+
+
+def run_agent(req: dict[str, Any], out: Path) -> tuple[int, float, bool]:
+    """Run the CLI in its own process group; kill the group at the runtime limit."""
+    prompt_file = Path(tempfile.mkdtemp(prefix="triloop-agent-")) / "prompt.md"
+    prompt_file.write_text(req["prompt"], encoding="utf-8")
+    swap = {"{prompt}": req["prompt"], "{prompt_file}": str(prompt_file)}
+    argv = [swap.get(arg, arg) for arg in req["argv"]]
+    start = time.monotonic()
+    stdin: Any = prompt_file.open("rb") if req.get("stdin_prompt") else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=WORKSPACE,
+            env=agent_env(req),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        (out / "agent.stderr").write_text(f"cannot run {argv[0]!r}: {exc}\n")
+        (out / "agent.stdout").write_bytes(b"")
+        return 127, round(time.monotonic() - start, 3), False
+    finally:
+        if stdin is not subprocess.DEVNULL:
+            stdin.close()
+    pumps = [
+        threading.Thread(target=_drain, args=(stream, out / f"agent.{name}", AGENT_OUTPUT_CAP))
+        for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
+    ]
+    for pump in pumps:
+        pump.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=req["runtime_limit_s"])
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        log.error(
+            "agent %s overran %ss: killing its process group", argv[0], req["runtime_limit_s"]
+        )
+        for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, None)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # children the CLI left running hold the pipes
+    for pump in pumps:
+        pump.join(timeout=10)
+    return proc.returncode, round(time.monotonic() - start, 3), timed_out
+
+
+def workspace_diff(base: str, exclude: list[str]) -> tuple[Run, list[str]]:
+    """The working tree against ``base``, new files included, through a throwaway index."""
+    index = Path(tempfile.mkdtemp(prefix="triloop-index-")) / "index"
+    git = ["git", "-c", "safe.directory=*", "-c", "core.hooksPath=/dev/null"]
+    spec = ["--", ".", *(f":(exclude,glob){g}" for g in exclude)]
+    os.environ["GIT_INDEX_FILE"] = str(index)
+    try:
+        run([*git, "read-tree", base])
+        run([*git, "add", "-A", *spec])
+        diff_args = ["diff", "--cached", "--no-ext-diff", "--no-textconv", "--binary"]
+        diff = run([*git, *diff_args, "--src-prefix=a/", "--dst-prefix=b/", base, *spec])
+        names = run([*git, "diff", "--cached", "--name-only", "-z", base, *spec])
+    finally:
+        del os.environ["GIT_INDEX_FILE"]
+    changed = sorted(n for n in names.text.split("\x00") if n) if names.exit_code == 0 else []
+    return diff, changed
+
+
+def cmd_agent(request: Path, out: Path) -> tuple[int, dict[str, Any]]:
+    result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": "agent"}
+    result.update(harness="agent", ticket_id="unknown", files_changed=[], exit_code=-1)
+    result.update(tokens=0, cost_usd=0.0, over_budget="", duration_s=0.0)
+    try:
+        req = load_agent_request(request)
+    except HarnessError as exc:
+        write_json(out / "result.json", {**result, "status": "failed", "summary": str(exc)})
+        raise
+    result.update(harness=req["harness"], ticket_id=req["ticket_id"])
+    head = run(["git", "-c", "safe.directory=*", "rev-parse", "HEAD"])
+    if head.exit_code != 0:
+        raise HarnessError(f"{WORKSPACE} has no HEAD commit: {head.tail(lines=3)}")
+    code, duration, timed_out = run_agent(req, out)
+    diff, changed = workspace_diff(head.text.strip(), req.get("exclude", []))
+    (out / "patch.diff").write_bytes(diff.stdout if diff.exit_code == 0 else b"")
+    limit = req["runtime_limit_s"]
+    if timed_out:
+        status, summary = "over_budget", f"{req['argv'][0]} killed at the {limit}s runtime limit"
+        result["over_budget"] = "runtime_s"
+    elif diff.exit_code != 0:
+        status, summary = "failed", f"git diff failed: {diff.tail(lines=5)}"
+    elif code != 0:
+        tail = (out / "agent.stderr").read_bytes()[-600:].decode("utf-8", "replace").strip()
+        status, summary = "failed", f"{req['argv'][0]} exited {code}: {tail}"
+    elif changed:
+        status, summary = "changed", f"{req['argv'][0]} changed {len(changed)} file(s)"
+    else:
+        status, summary = "no_change", f"{req['argv'][0]} made no change"
+    result.update(status=status, summary=summary, files_changed=changed, exit_code=code)
+    result["duration_s"] = duration
+    write_json(out / "result.json", result)
+    return (1 if status == "failed" else 0), {"command": "agent", "status": status}
+
+
 def _loads(raw: bytes) -> Any:
     try:
         return json.loads(raw)
@@ -274,10 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triloop-harness", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"triloop-harness {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("scan", "fix", "check"):
+    for name in ("scan", "fix", "check", "agent"):
         cmd = sub.add_parser(name)
         cmd.add_argument("--out", type=Path, required=True, help="output directory (mounted /out)")
-        if name == "fix":
+        if name in ("fix", "agent"):
             cmd.add_argument("--request", type=Path, required=True, help="request JSON file")
     args = parser.parse_args(argv)
     summary: dict[str, Any] = {"command": args.command}
@@ -290,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             code, summary = cmd_scan(args.out)
         elif args.command == "fix":
             code, summary = cmd_fix(args.request, args.out)
+        elif args.command == "agent":
+            code, summary = cmd_agent(args.request, args.out)
         else:
             code, summary = cmd_check(args.out)
     except HarnessError as exc:

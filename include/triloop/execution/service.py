@@ -19,6 +19,7 @@ from triloop.domain.fingerprint import branch_for
 from triloop.domain.states import TicketState
 from triloop.errors import PermanentError
 from triloop.execution.harness import HarnessOutputError, harness_for
+from triloop.execution.harnesses.prompt import ticket_details
 from triloop.execution.patch import PatchRejected, validate_patch
 from triloop.janitor.service import reap_leases
 from triloop.store import effects
@@ -104,8 +105,10 @@ def prepare(app: App, claim: Claim, actor: Actor) -> HarnessRequest:
         if ticket.state == TicketState.CLAIMED.value:
             ticket_store.transition(session, ticket, "start", actor)
         repo = repo_ref(session.get_one(Repo, ticket.repo_id))
-        harness = harness_for(ticket.harness or "")
+        name = ticket.harness or ""
+        harness = harness_for(name, app.policy.harnesses.get(name))
         rule, paths = ticket.rule, sorted({f["path"] for f in ticket.findings})
+        title, details = ticket.title, ticket_details(ticket.findings)
     ws, sha = make_workspace(
         app.settings.workspaces_dir,
         "execution",
@@ -120,6 +123,8 @@ def prepare(app: App, claim: Claim, actor: Actor) -> HarnessRequest:
         ticket_id=claim.ticket_id,
         rule=rule,
         paths=paths,
+        title=title,
+        details=details,
         attempt=claim.attempt,
         repo_id=repo.repo_id,
         base_sha=sha,
@@ -166,7 +171,9 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
             effects.once(session, attempt_key, "finish", lambda: {"pr": None})
             return None
         try:
-            result = harness_for(request.harness).parse_result((out / "result.json").read_text())
+            # The adapter reads result.json and, for an agent CLI, its output (tokens, cost,
+            # summary), and maps the run against the request's budget.
+            result = harness_for(request.harness).read_output(request, out)
         except HarnessOutputError as exc:
             failure = _dead_letter(session, ticket, actor, attempt_key, f"{out}/result.json: {exc}")
         else:
