@@ -59,6 +59,7 @@ def test_usage_at_or_under_every_limit_is_within_budget(usage: Usage) -> None:
         ({"harness": "wall time"}, "runtime_s", "harness"),
         ({"harness": "max cost"}, "cost_usd", "harness"),
         ({"harness": "steps"}, "tokens", "harness"),
+        ({"harness": "unnamed", "egress proxy": "tokens"}, "tokens", "harness"),
     ],
 )
 def test_a_reported_stop_counts_even_under_the_figures(
@@ -67,6 +68,11 @@ def test_a_reported_stop_counts_even_under_the_figures(
     over = exceeded(Usage(tokens=10), BUDGET, reported)
     assert over is not None and (over.limit, over.source) == (limit, source)
     assert f"reported by {source}" in over.message
+
+
+def test_an_unnamed_stop_is_the_limit_the_figures_went_over() -> None:
+    over = exceeded(Usage(tokens=10, cost_usd=3.0), BUDGET, {"harness": "unnamed"})
+    assert over is not None and (over.limit, over.used, over.maximum) == ("cost_usd", 3.0, 1.0)
 
 
 def test_message_shows_both_figures() -> None:

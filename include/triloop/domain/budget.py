@@ -78,15 +78,16 @@ def exceeded(
     ``reported`` maps a source (``harness``, ``egress proxy``) to the limit it says stopped the
     run; a stop reported by the harness or the proxy counts even when the figures it left stay
     under the limit (it stopped the run before spending more). A name other than those in
-    :data:`LIMITS` is read by its wording (cost, time), else as the token limit.
+    :data:`LIMITS` (a stop that did not say which limit) is the limit the figures went over,
+    else read by its wording (cost, time), else the token limit.
     """
+    over = next((n for n in LIMITS if _used(usage, n) > _maximum(budget, n)), None)
     for source, limit in (reported or {}).items():
         if limit:
-            name = limit if limit in LIMITS else _alias(limit)
+            name = limit if limit in LIMITS else over or _alias(limit)
             return Exceeded(name, _used(usage, name), _maximum(budget, name), source)
-    for limit in LIMITS:
-        if _used(usage, limit) > _maximum(budget, limit):
-            return Exceeded(limit, _used(usage, limit), _maximum(budget, limit))
+    if over is not None:
+        return Exceeded(over, _used(usage, over), _maximum(budget, over))
     return None
 
 

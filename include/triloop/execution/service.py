@@ -18,6 +18,7 @@ from triloop.domain.contracts import Claim, HarnessRequest, PullRequestRef
 from triloop.domain.fingerprint import branch_for
 from triloop.domain.states import TicketState
 from triloop.errors import PermanentError
+from triloop.execution import budgets
 from triloop.execution.harness import HarnessOutputError, harness_for
 from triloop.execution.harnesses.prompt import ticket_details
 from triloop.execution.patch import PatchRejected, validate_patch
@@ -58,23 +59,35 @@ def attempt_over(app: App, ticket_id: str, actor: Actor) -> str | None:
         return None
 
 
-def claim(app: App, actor: Actor) -> list[Claim]:
+def claim(app: App, actor: Actor) -> budgets.Claims:
     """Return expired leases to ready (so a crashed run's tickets are not stuck until the
     janitor's daily run), then claim up to ``claim_batch`` ready tickets for this run.
 
     A run claims once: a cleared and re-run claim task gets the run's recorded claims back,
     even after their tickets moved on, instead of taking a second batch nobody works on.
+    An open circuit breaker or a reached daily cost limit claims nothing; ``reason`` says why.
     """
     key = f"claims:{actor.run_owner}"
     with app.uow() as session:
         earlier = effects.recorded(session, key)
     if earlier is not None:
-        return [Claim.model_validate(c) for c in earlier["claims"]]
+        claimed = (Claim.model_validate(c) for c in earlier["claims"])
+        return budgets.Claims(claimed, earlier.get("reason", ""))
     reap_leases(app, actor)
     with app.uow() as session:
-        rows = ticket_store.claim_ready(
-            session, actor, limit=app.policy.claim_batch, lease_seconds=app.policy.lease_seconds
+        gate = budgets.claim_gate(session, app, actor)
+        rows = (
+            []
+            if gate.reason
+            else ticket_store.claim_ready(
+                session,
+                actor,
+                limit=gate.limit(app.policy.claim_batch),
+                lease_seconds=app.policy.lease_seconds,
+                exclude_repos=gate.held_repos.keys(),
+            )
         )
+        reason = budgets.settle_claim(session, gate, rows, actor)
         claims = [
             Claim(
                 ticket_id=t.id,
@@ -85,9 +98,9 @@ def claim(app: App, actor: Actor) -> list[Claim]:
             )
             for t in rows
         ]
-        recorded = {"claims": [c.model_dump(mode="json") for c in claims]}
+        recorded = {"claims": [c.model_dump(mode="json") for c in claims], "reason": reason}
         effects.once(session, key, "claims", lambda: recorded)
-        return claims
+        return budgets.Claims(claims, reason)
 
 
 def _iso(ticket: Ticket) -> str:
@@ -123,6 +136,7 @@ def prepare(app: App, claim: Claim, actor: Actor) -> HarnessRequest:
         ticket_id=claim.ticket_id,
         rule=rule,
         paths=paths,
+        budget=budgets.request_budget(app),
         title=title,
         details=details,
         attempt=claim.attempt,
@@ -167,6 +181,8 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
         if not (out / "result.json").exists():
             # The container died before writing its result (killed, timed out, OOM): count it
             # as a failed attempt, not as bad output.
+            if budgets.settle_run(session, app, ticket, request, actor, attempt_key, None):
+                return None  # the egress proxy stopped it at a budget: needs_human
             _fail_attempt(session, app, ticket, actor, f"no {out}/result.json: the sandbox died")
             effects.once(session, attempt_key, "finish", lambda: {"pr": None})
             return None
@@ -175,6 +191,10 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
             # summary), and maps the run against the request's budget.
             result = harness_for(request.harness).read_output(request, out)
         except HarnessOutputError as exc:
+            if budgets.settle_run(
+                session, app, ticket, request, actor, attempt_key, None, "invalid"
+            ):
+                return None
             failure = _dead_letter(session, ticket, actor, attempt_key, f"{out}/result.json: {exc}")
         else:
             failure = None
@@ -194,6 +214,8 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
             duration_s=result.duration_s,
             payload={"summary": result.summary},
         )
+        if budgets.settle_run(session, app, ticket, request, actor, attempt_key, result):
+            return None  # over a per-ticket budget: needs_human, no pull request
         if result.status == "no_change":
             ticket_store.transition(
                 session, ticket, "give_up", actor, error=f"{request.harness} made no change"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,7 +88,13 @@ CLAIM_ORDER = (Ticket.priority.desc(), Ticket.created_at, Ticket.id)
 
 
 def claim_ready(
-    session: Session, actor: Actor, *, limit: int, lease_seconds: int, repo_id: str | None = None
+    session: Session,
+    actor: Actor,
+    *,
+    limit: int,
+    lease_seconds: int,
+    repo_id: str | None = None,
+    exclude_repos: Collection[str] = (),
 ) -> list[Ticket]:
     """Claim up to ``limit`` ready tickets for ``actor``'s run, highest priority first.
 
@@ -109,6 +116,8 @@ def claim_ready(
     candidates = select(Ticket.id).where(Ticket.state == TicketState.READY.value)
     if repo_id is not None:
         candidates = candidates.where(Ticket.repo_id == repo_id)
+    if exclude_repos:  # over their daily cost limit
+        candidates = candidates.where(Ticket.repo_id.not_in(sorted(exclude_repos)))
     candidates = candidates.order_by(*CLAIM_ORDER).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
