@@ -55,6 +55,10 @@ HOP_BY_HOP = frozenset(
         "expect",
     ]
 )
+KINDS = {403: "egress_refused", 429: "token_budget_exceeded"}
+PHRASES = {400: "Bad Request", 403: "Forbidden", 413: "Content Too Large", 429: "Too Many Requests"}
+PHRASES |= {431: "Request Header Fields Too Large", 501: "Not Implemented", 502: "Bad Gateway"}
+PHRASES |= {503: "Service Unavailable"}
 log = logging.getLogger("triloop-egress-proxy")
 
 
@@ -454,11 +458,12 @@ class Handler(socketserver.StreamRequestHandler):
             self.reply(exc.status, exc.reason)
 
     def reply(self, status: int, reason: str) -> None:
-        kind = "token_budget_exceeded" if status == 429 else "egress_refused"
+        kind = KINDS.get(status, "egress_proxy_error")
         body = json.dumps({"error": {"message": reason, "type": kind, "code": kind}}).encode()
-        phrase = {400: "Bad Request", 403: "Forbidden", 429: "Too Many Requests"}.get(status, "")
-        head = f"HTTP/1.1 {status} {phrase or 'Error'}\r\nContent-Type: application/json\r\n"
-        head += f"Content-Length: {len(body)}\r\nX-Triloop-Egress: refused\r\nConnection: close"
+        head = f"HTTP/1.1 {status} {PHRASES.get(status, 'Error')}\r\n"
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        head += f"X-Triloop-Egress: {'refused' if status in KINDS else 'error'}\r\n"
+        head += "Connection: close"
         with contextlib.suppress(OSError):
             self.wfile.write(head.encode() + b"\r\n\r\n" + body)
 
