@@ -14,8 +14,9 @@ with one ``bash`` tool call and an OpenAI-style ``usage`` object, chosen by a sc
     ``--completion-tokens`` tokens, so only a budget can stop the agent.
 
 The step is the number of assistant messages already in the request, so the server keeps
-no conversation state and a retried request gets the same answer. Every request is logged
-as one JSON line on stdout (``docker logs`` of the server's container shows them).
+no conversation state and a retried request gets the same answer. With ``--api-key`` a request
+without that bearer key gets 401. Every request is logged as one JSON line on stdout
+(``docker logs`` of the server's container shows them).
 
 Run: ``python3 model_server.py --script edit --edit-command "sed -i ..." --port 8000``.
 """
@@ -129,6 +130,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
+        expected = self.server.api_key
+        if expected and self.headers.get("Authorization") != f"Bearer {expected}":
+            self.rfile.read(length)
+            self._log(status=401)
+            self._send(401, {"error": {"message": "bad API key", "type": "invalid_api_key"}})
+            return
         try:
             request = json.loads(self.rfile.read(length) or b"{}")
         except json.JSONDecodeError as exc:
@@ -151,9 +158,10 @@ class Handler(BaseHTTPRequestHandler):
 class ModelServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], script: Script) -> None:
+    def __init__(self, address: tuple[str, int], script: Script, api_key: str = "") -> None:
         super().__init__(address, Handler)
         self.script = script
+        self.api_key = api_key
         self.lock = threading.Lock()
         self.serial = 0
 
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--script", choices=SCRIPTS, required=True)
     parser.add_argument("--edit-command", default="", help="the edit script's bash command")
     parser.add_argument("--completion-tokens", type=int, default=40)
+    parser.add_argument("--api-key", default="", help="answer 401 unless this bearer key comes")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
@@ -170,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         script = Script(args.script, args.edit_command, args.completion_tokens)
     except ValueError as exc:
         parser.error(str(exc))
-    server = ModelServer((args.host, args.port), script)
+    server = ModelServer((args.host, args.port), script, args.api_key)
     print(json.dumps({"listening": server.server_address[:2], "script": script.name}), flush=True)
     try:
         server.serve_forever()
