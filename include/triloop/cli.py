@@ -1,4 +1,5 @@
-"""The ``triloop`` command: status, one ticket's history, onboarding, requeue, database setup."""
+"""The ``triloop`` command: status, one ticket's history, onboarding, requeue, the circuit
+breaker, database setup."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import sys
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from triloop.bootstrap import App, bootstrap
 from triloop.domain.policy import PolicyError
 from triloop.domain.states import IllegalTransition
+from triloop.execution.budgets import overview, reset_breaker
 from triloop.janitor.service import requeue
 from triloop.onboarding import OnboardingError, materialise_sample, onboard
 from triloop.store import tickets as ticket_store
@@ -73,6 +76,7 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
             print(f"dead letters ({len(dead)}; requeue with `triloop requeue TICKET_ID`):")
             for ticket in dead:
                 print(f"  {ticket.id} {ticket.title[:50]}: {(ticket.last_error or '')[:100]}")
+        _print_budgets(app, session)
         print("last run of each loop:")
         for dag_id in LOOPS:
             last = session.scalar(
@@ -83,6 +87,31 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
             )
             seen = f"{last.at:%Y-%m-%d %H:%M:%S} {last.run_id} ({last.action})" if last else "never"
             print(f"  {dag_id:<20} {seen}")
+    return 0
+
+
+def _print_budgets(app: App, session: Session) -> None:
+    """The breaker, today's spend against the daily limits, tickets a budget stopped."""
+    view = overview(session, app)
+    print(f"circuit breaker: {view.breaker}")
+    limits = app.policy.budgets
+    print(
+        f"spend on {view.day} (UTC): {view.spend.total_usd:.2f} of "
+        f"{limits.global_daily_cost_usd:.2f} USD globally"
+    )
+    for repo, usd in sorted(view.spend.per_repo_usd.items()):
+        print(f"  {repo:<18} {usd:.2f} of {limits.repo_daily_cost_usd:.2f} USD")
+    if view.needs_human:
+        print(
+            f"needs human ({len(view.needs_human)}; over a budget: "
+            "`triloop requeue TICKET_ID` after raising the limit, or resolve it):"
+        )
+        for ticket_id, title, why in view.needs_human:
+            print(f"  {ticket_id} {title[:50]}: {why[:140]}")
+
+
+def cmd_breaker(app: App, args: argparse.Namespace) -> int:
+    print(reset_breaker(app, _actor()))
     return 0
 
 
@@ -146,8 +175,10 @@ def parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("show", help="one ticket and what happened to it, in order")
     sh.add_argument("ticket_id", metavar="TICKET_ID")
     sh.add_argument("--json", action="store_true", help="the TicketView contract and the ledger")
-    rq = sub.add_parser("requeue", help="send a dead-lettered ticket back to ready")
+    rq = sub.add_parser("requeue", help="send a dead-lettered or needs-human ticket back to ready")
     rq.add_argument("ticket_id", metavar="TICKET_ID")
+    br = sub.add_parser("breaker", help="the circuit breaker that pauses execution")
+    br.add_argument("action", choices=["reset"], help="reset: close it now (ledger row)")
     ob = sub.add_parser("onboard", help="onboard a repository (path or git URL)")
     ob.add_argument("target", nargs="?", metavar="PATH_OR_URL")
     ob.add_argument("--name", help="repository id (default: from the path or URL)")
@@ -160,6 +191,7 @@ COMMANDS = {
     "onboard": cmd_onboard,
     "requeue": cmd_requeue,
     "show": cmd_show,
+    "breaker": cmd_breaker,
     "db-upgrade": cmd_db_upgrade,
     "db-init": cmd_db_upgrade,
 }

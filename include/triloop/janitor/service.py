@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from triloop.bootstrap import App
 from triloop.domain.states import TicketState
-from triloop.janitor import containers
+from triloop.janitor import containers, egress
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
 from triloop.store.models import LedgerEntry, Repo, Scan, Ticket
@@ -60,13 +60,14 @@ def remove_orphaned_sandboxes(
 
     max_running = timedelta(seconds=2 * app.policy.sandbox_wall_clock_s)
     removed = containers.remove_finished_sandboxes(client, max_running, now, orphaned=orphaned)
+    egress_removed = egress.remove_finished_egress(client, now)  # proxies and their networks
     with app.uow() as session:
         orphans = sorted(f"{ticket}@{owner}" for ticket, owner in lost)
         record(
             session,
             actor,
             "janitor.remove_sandboxes",
-            payload={"removed": removed, "lost_leases": orphans},
+            payload={"removed": removed, "lost_leases": orphans, "egress_removed": egress_removed},
         )
     return removed
 
@@ -156,12 +157,17 @@ def _busy(run_dir: Path, active: set[str]) -> bool:
 
 
 def requeue(app: App, ticket_id: str, actor: Actor) -> Ticket:
-    """An operator sends a dead-lettered ticket back to ready, with fresh attempts."""
+    """An operator sends a dead-lettered or needs-human ticket back to ready.
+
+    A dead letter gets fresh attempts. A ticket a budget stopped keeps its count: it used no
+    more attempts than it had, and its next attempt gets a number (run record, effects) of its own.
+    """
     with app.uow() as session:
         ticket = ticket_store.get(session, ticket_id)
-        spent = ticket.attempts
+        spent, source = ticket.attempts, ticket.state
         ticket_store.transition(
             session, ticket, "requeue", actor, payload={"attempts_before": spent}
         )
-        ticket.attempts = 0
+        if source != TicketState.NEEDS_HUMAN.value:
+            ticket.attempts = 0
         return ticket
