@@ -49,7 +49,10 @@ def triloop_execution() -> None:
 
         claims = claim(app(), actor())
         if not claims:
-            raise AirflowSkipException("another run claimed the ready tickets first")
+            # The reason: the circuit breaker is open or a daily cost limit is reached.
+            raise AirflowSkipException(
+                claims.reason or "another run claimed the ready tickets first"
+            )
         return [c.model_dump(mode="json") for c in claims]
 
     @task_group(group_id="ticket")
