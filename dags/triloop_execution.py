@@ -15,6 +15,7 @@ from airflow.sdk import (
 from triloop_airflow.assets import PULL_REQUESTS, TICKETS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_airflow.failures import fail_fast_on_permanent
+from triloop_airflow.harness_sandbox import apply_harness_settings
 from triloop_airflow.leases import ticket_lease
 from triloop_sandbox import SandboxOperator
 
@@ -59,11 +60,16 @@ def triloop_execution() -> None:
     def work_on_ticket(claim: dict[str, Any]) -> Any:
         """One claimed ticket: its own workspace, sandbox and PR (a failure stays its own)."""
         request = prepare_workspace(claim)
+        # The harness's image and command come from prepare; its runtime limit, egress
+        # allowlist and API key (private_environment, read from its connection at run time)
+        # are set by apply_harness_settings just before the container starts.
         harness = SandboxOperator(
             task_id="run_harness",
             workspace=request["workspace"],
             output_dir=request["output_dir"],
+            image=request["image"],
             command=request["command"],
+            pre_execute=apply_harness_settings,
             ticket_id=request["ticket_id"],
             lease=ticket_lease,  # renewed while the harness runs; a lost lease kills it
             workspace_readonly=False,
@@ -78,6 +84,7 @@ def triloop_execution() -> None:
     def prepare_workspace(claim: dict[str, Any]) -> dict[str, Any]:
         from triloop.domain.contracts import Claim
         from triloop.execution.harness import harness_for
+        from triloop.execution.harnesses.settings import sandbox_settings
         from triloop.execution.service import prepare
         from triloop_airflow.runtime import (
             actor,
@@ -91,7 +98,8 @@ def triloop_execution() -> None:
         label_map_index(ticket_id=parsed.ticket_id)
         request = permanent_failures_fail_fast(prepare)(app(), parsed, actor())
         command = harness_for(request.harness).command(request)
-        return {**request.model_dump(mode="json"), "command": command}
+        settings = sandbox_settings(app().policy, request).model_dump(mode="json")
+        return {**request.model_dump(mode="json"), **settings, "command": command}
 
     # all_done: a harness that failed still left result.json; the ticket's attempt is recorded.
     @task(map_index_template="{{ ticket_id }}", trigger_rule="all_done", **FORGE_ARGS)
@@ -108,7 +116,7 @@ def triloop_execution() -> None:
         )
 
         label_map_index(ticket_id=request["ticket_id"])
-        fields = {k: v for k, v in request.items() if k != "command"}
+        fields = {k: v for k, v in request.items() if k in HarnessRequest.model_fields}
         parsed = contract(HarnessRequest, fields, "prepare_workspace output")
         pr = permanent_failures_fail_fast(finish)(app(), parsed, actor())
         return pr.model_dump(mode="json") if pr else None

@@ -323,3 +323,30 @@ def test_exit_mapping(status: str, usage: Usage, final: str, over: str) -> None:
     assert (result.tokens, result.cost_usd) == (usage.tokens, usage.cost_usd)
     if usage.error:
         assert result.summary == usage.error
+
+
+# -- sandbox settings (what the DAG hands SandboxOperator) ---------------------------------
+
+
+def test_sandbox_settings_for_an_agent_and_for_autofix() -> None:
+    from triloop.domain.policy import Policy
+    from triloop.execution.harnesses.settings import sandbox_settings
+
+    policy = Policy(
+        sandbox_wall_clock_s=300,
+        harnesses={
+            "codex": HarnessPolicy(
+                egress=["api.openai.com:443"], api_key_conn_id="openai", api_key_env="OAI_KEY"
+            )
+        },
+    )
+    codex = sandbox_settings(policy, request(harness="codex", budget=Budget(max_runtime_s=600)))
+    assert codex.model_dump() == {
+        "image": "triloop-sandbox-codex:latest",
+        "wall_clock_limit_s": 720,
+        "egress_allowlist": ["api.openai.com:443"],
+        "api_key_conn_id": "openai",
+        "api_key_env": "OAI_KEY",
+    }
+    autofix = sandbox_settings(policy, request(harness="autofix"))
+    assert (autofix.image, autofix.wall_clock_limit_s, autofix.api_key_conn_id) == (None, 300, None)

@@ -122,6 +122,9 @@ def _upsert(
         and policy.autofix_allows(first.rule)
         and all(f.fixable for f in items)
     )
+    # What autofix cannot fix goes to the policy's agent harness, if one is configured.
+    agent = policy.agent_harness if policy.autonomy_for(repo_id) > 0 else None
+    harness = "autofix" if autofixable else agent
     count = f" ({len(items)} findings)" if len(items) > 1 else ""
     ticket = Ticket(
         id=ticket_id_for(key),
@@ -132,7 +135,7 @@ def _upsert(
         path=first.path,
         title=f"{first.rule} in {first.path}: {first.message}{count}",
         severity=max((f.severity for f in items), key=SEVERITY_WEIGHT.__getitem__),
-        harness="autofix" if autofixable else None,
+        harness=harness,
         state="new",
         priority=priority,
         findings=payload,
@@ -149,15 +152,15 @@ def _upsert(
         idempotency_key=f"ticket:{key}",
         payload={"rule": first.rule},
     )
-    event = "triage_ready" if autofixable else "triage_hold"
+    event = "triage_ready" if harness else "triage_hold"
     ticket_store.transition(
         session,
         ticket,
         event,
         actor,
         payload={
-            "reason": "autofix harness applies"
-            if autofixable
+            "reason": f"{harness} harness applies"
+            if harness
             else "no harness configured for this rule"
         },
     )

@@ -167,6 +167,11 @@ class Policy(BaseModel):
     autofix_rules: list[str] = Field(
         default_factory=list, description="Ruff rules the deterministic autofix harness may fix"
     )
+    agent_harness: str | None = Field(
+        default=None,
+        description="Agent harness (e.g. claude-code) for tickets autofix cannot fix; "
+        "None: only autofix-able tickets are worked",
+    )
     sandbox_wall_clock_s: int = Field(default=900, ge=10)
     patch: PatchRules = Field(
         default_factory=PatchRules, description="Limits and protected paths for harness patches"

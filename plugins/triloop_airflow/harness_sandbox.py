@@ -1,0 +1,42 @@
+"""Run-time settings of the harness sandbox, applied just before its container starts.
+
+``SandboxOperator`` takes ``wall_clock_limit_s`` and ``private_environment`` as plain values,
+while a ticket's limits and key are only known once ``prepare_workspace`` ran. This
+``pre_execute`` hook reads that task's output (the same map index) and sets them; the model API
+key is read from its Airflow connection here, at run time, never at parse time, and goes only
+into ``private_environment`` (never rendered, never in ``environment``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triloop.errors import PermanentError
+
+PREPARE_TASK = "ticket.prepare_workspace"
+
+
+class HarnessKeyMissing(PermanentError):
+    """The harness's API key connection does not exist or has no password."""
+
+
+def apply_harness_settings(context: Any) -> None:
+    from airflow.sdk import Connection
+
+    ti, task = context["ti"], context["task"]
+    prepared = ti.xcom_pull(task_ids=PREPARE_TASK, map_indexes=ti.map_index)
+    task.wall_clock_limit_s = int(prepared["wall_clock_limit_s"])
+    egress = list(prepared.get("egress_allowlist") or [])
+    if egress and not hasattr(task, "egress_allowlist"):
+        raise PermanentError(f"{task.task_id}: this SandboxOperator cannot open egress {egress}")
+    if hasattr(task, "egress_allowlist"):
+        task.egress_allowlist = egress or None
+    conn_id, env = prepared.get("api_key_conn_id"), prepared.get("api_key_env")
+    if conn_id and env:
+        try:
+            key = Connection.get(conn_id).password
+        except Exception as exc:  # the SDK raises its own not-found error types
+            raise HarnessKeyMissing(f"API key connection {conn_id!r} unavailable: {exc}") from exc
+        if not key:
+            raise HarnessKeyMissing(f"API key connection {conn_id!r} has no password")
+        task.private_environment = {env: key}
