@@ -55,3 +55,29 @@ class SandboxOutOfMemory(AirflowFailException):
         self.mem_limit = mem_limit
         self.container_id = container_id
         self.logs = logs or []
+
+
+class SandboxEngineError(AirflowFailException, ValueError):
+    """The sandbox engine's Airflow connection is missing or unsafe; names it and the field.
+
+    Permanent: a retry reads the same connection, so Airflow fails the task without retrying.
+    """
+
+    def __init__(self, conn_id: str, field: str, problem: str) -> None:
+        super().__init__(f"sandbox engine connection {conn_id!r}: {field}: {problem}")
+        self.conn_id = conn_id
+        self.field = field
+
+
+class SandboxEngineUnreachable(AirflowException):
+    """The remote sandbox engine could not be reached, or the TLS handshake with it failed.
+
+    Transient from Airflow's point of view (the engine may be restarting): ``retries`` apply.
+    """
+
+    def __init__(self, conn_id: str, base_url: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach the sandbox engine of connection {conn_id!r} at {base_url}: {reason}"
+        )
+        self.conn_id = conn_id
+        self.base_url = base_url

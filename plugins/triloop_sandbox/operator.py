@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.docker.exceptions import DockerContainerFailedException
@@ -13,7 +14,13 @@ from docker.errors import APIError
 from docker.types import Mount
 
 from triloop_sandbox import hardening
-from triloop_sandbox.exceptions import SandboxOutOfMemory, SandboxPolicyError, SandboxTimeout
+from triloop_sandbox.engine import SandboxEngineHook
+from triloop_sandbox.exceptions import (
+    SandboxEngineError,
+    SandboxOutOfMemory,
+    SandboxPolicyError,
+    SandboxTimeout,
+)
 from triloop_sandbox.lease import LeaseFactory, LeaseKeeper
 
 if TYPE_CHECKING:
@@ -59,7 +66,10 @@ class SandboxOperator(DockerOperator):
     bind-mounted at /workspace (read-only unless ``workspace_readonly=False``) and
     ``output_dir`` at /out; both must resolve, symlinks followed, inside ``workspace_root``
     (default ``$TRILOOP_HOME/workspaces``, read at execute time) and must be writable by uid
-    10001 where the harness writes.
+    10001 where the harness writes. With ``engine_conn_id`` (templated; empty means the local
+    engine) containers run on a separate engine reached over mutual TLS with the certificates of
+    that Airflow connection, read at execute time (``triloop_sandbox.engine``); the hardening is
+    the same, since it travels in the HostConfig.
 
     How the hardening is applied: DockerOperator has no parameters for cap_drop, read_only,
     tmpfs, pids_limit, nano_cpus or security_opt, and builds the HostConfig inside
@@ -77,6 +87,7 @@ class SandboxOperator(DockerOperator):
         "workspace",
         "output_dir",
         "ticket_id",
+        "engine_conn_id",
     )
 
     def __init__(
@@ -94,6 +105,7 @@ class SandboxOperator(DockerOperator):
         ticket_id: str | None = None,
         lease: LeaseFactory | None = None,
         labels: dict[str, str] | None = None,
+        engine_conn_id: str | None = None,
         image: str | None = None,
         network_mode: str = "none",
         user: str = SANDBOX_USER,
@@ -135,6 +147,7 @@ class SandboxOperator(DockerOperator):
         self.ticket_id = ticket_id
         self.lease = lease
         self.extra_labels = dict(labels or {})
+        self.engine_conn_id = engine_conn_id
         # Created per execute(): Airflow deep-copies operators and locks cannot be copied.
         self._timer: threading.Timer | None = None
         self._timed_out: threading.Event | None = None
@@ -156,6 +169,21 @@ class SandboxOperator(DockerOperator):
             "mem_limit": self.mem_limit,
             "memswap_limit": self.mem_limit,  # no swap on top of the memory limit
         }
+
+    @cached_property
+    def hook(self) -> Any:
+        """DockerOperator's hook for the local engine, or the remote engine's over mutual TLS."""
+        if not self.engine_conn_id:
+            return super().hook
+        if self.docker_conn_id:
+            raise SandboxEngineError(
+                str(self.engine_conn_id),
+                "docker_conn_id",
+                "registry login is not supported on a remote engine: build or load the image there",
+            )
+        return SandboxEngineHook(
+            str(self.engine_conn_id), version=self.api_version, timeout=self.timeout
+        )
 
     @property
     def cli(self) -> Any:
