@@ -259,7 +259,10 @@ def remove_stale_tags(repo: str, current: str) -> None:
             subprocess.run(["docker", "image", "rm", f"{repo}:{tag}"], capture_output=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Build the default image; ``--harness NAME`` also builds that harness's variant."""
+    args = sys.argv[1:] if argv is None else argv
+    harness = args[args.index("--harness") + 1] if "--harness" in args[:-1] else None
     started = time.monotonic()
     try:
         base, offline = resolve_base()
@@ -278,7 +281,14 @@ def main() -> int:
             print(f"sandbox image built: {IMAGE}:{digest} ({size / 1e6:.0f} MB)")
             remove_stale_tags(TOOLCHAIN, toolchain)
         remove_stale_tags(IMAGE, digest)
+        if harness:
+            from sandbox_variant import build_variant
+
+            build_variant(harness, f"{IMAGE}:{digest}")
     except BuildError as exc:
+        print(f"build_sandbox_image: error: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # sandbox_variant.VariantError
         print(f"build_sandbox_image: error: {exc}", file=sys.stderr)
         return 1
     step("total", started)
