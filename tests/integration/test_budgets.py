@@ -172,10 +172,16 @@ def test_over_budget_moves_to_needs_human_once_and_opens_no_pr(
     assert figures in (move.error or "") and move.payload["limit"] == limit
 
 
-def test_needs_human_is_requeued_and_its_next_attempt_opens_a_pr(app: App) -> None:
+def test_needs_human_is_requeued_and_its_next_attempt_opens_a_pr(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
     _tickets(app)
     [first, *_] = claim(app, _actor("exec-1"))
     _run(app, first, "exec-1", "over_budget", over_budget="runtime_s", duration_s=901.0)
+    assert main(["--db-url", app.settings.db_url, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "needs human (1;" in out
+    assert f"{first.ticket_id} " in out and "over budget: runtime_s 901 s used, limit 900 s" in out
     assert main(["--db-url", app.settings.db_url, "requeue", first.ticket_id]) == 0
     with app.uow() as session:
         ticket = session.get_one(Ticket, first.ticket_id)
