@@ -37,11 +37,14 @@ def triloop_janitor() -> None:
     @task
     @fail_fast_on_permanent
     def remove_finished_containers(**context: Any) -> list[str]:
-        import docker
+        from contextlib import closing
+
         from triloop.janitor.service import remove_orphaned_sandboxes
         from triloop_airflow.runtime import actor, app
+        from triloop_sandbox.engine import configured_engine_conn_id, sandbox_docker_client
 
-        return remove_orphaned_sandboxes(app(), actor(context), docker.from_env())
+        with closing(sandbox_docker_client(configured_engine_conn_id())) as client:
+            return remove_orphaned_sandboxes(app(), actor(context), client)
 
     @task
     @fail_fast_on_permanent

@@ -16,7 +16,17 @@ TAGS = ["triloop"]
 # fail_fast turns a permanent error into an immediate failure).
 DEFAULT_ARGS: dict[str, Any] = {"owner": OWNER, **POLICIES["control_plane"].airflow_args()}
 
-SANDBOX_ARGS: dict[str, Any] = {**POLICIES["sandbox"].airflow_args(), "pool": "triloop_sandbox"}
+# The engine sandboxes run on: the Airflow connection the Variable triloop_sandbox_engine_conn_id
+# names (a separate host over mutual TLS; README "A dedicated sandbox host"), or the local engine
+# when it is unset or empty. A template, so the Variable is read when the task runs, never while
+# the DAG is parsed; the connection itself is read by SandboxOperator at execute time.
+SANDBOX_ENGINE = "{{ var.value.get('triloop_sandbox_engine_conn_id', '') }}"
+
+SANDBOX_ARGS: dict[str, Any] = {
+    **POLICIES["sandbox"].airflow_args(),
+    "pool": "triloop_sandbox",
+    "engine_conn_id": SANDBOX_ENGINE,
+}
 
 FORGE_ARGS: dict[str, Any] = {**POLICIES["forge"].airflow_args(), "pool": "triloop_forge"}
 

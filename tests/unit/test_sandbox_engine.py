@@ -153,3 +153,22 @@ def test_the_hook_reads_its_connection_from_airflow(monkeypatch: pytest.MonkeyPa
     conn = {"conn_type": "generic", "host": "sandbox-host", "port": 2400, "extra": tls()}
     monkeypatch.setenv("AIRFLOW_CONN_ENG_JSON", json.dumps(conn))
     assert SandboxEngineHook("eng_json").engine.base_url == "https://sandbox-host:2400"
+
+
+@pytest.mark.parametrize("variable", [None, "triloop_sandbox_engine"])
+def test_sandbox_args_name_the_engine_from_a_variable_at_run_time(
+    monkeypatch: pytest.MonkeyPatch, variable: str | None
+) -> None:
+    from airflow.sdk.execution_time.context import VariableAccessor
+    from triloop_airflow.defaults import SANDBOX_ARGS
+    from triloop_sandbox.engine import ENGINE_VARIABLE
+
+    name = f"AIRFLOW_VAR_{ENGINE_VARIABLE.upper()}"
+    monkeypatch.delenv(name, raising=False)
+    op = SandboxOperator(task_id="t", workspace="/w/r", output_dir="/w/o", **SANDBOX_ARGS)
+    assert "{{" in op.engine_conn_id  # nothing is read while the DAG is parsed
+    if variable:
+        monkeypatch.setenv(name, variable)
+    op.render_template_fields({"var": {"value": VariableAccessor(deserialize_json=False)}})
+    assert op.engine_conn_id == (variable or "")
+    assert (type(op.hook) is DockerHook) is (variable is None)
