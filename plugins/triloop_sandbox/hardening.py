@@ -10,6 +10,7 @@ from typing import Any
 from docker.errors import APIError
 from docker.types import Mount
 
+from triloop_sandbox.egress import DNS_NOWHERE, EGRESS_LABEL
 from triloop_sandbox.exceptions import SandboxPolicyError
 
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")  # refused in any mount
@@ -44,7 +45,8 @@ def check_arguments(kwargs: Mapping[str, Any], network_mode: str, user: str) -> 
     if network_mode == "host":
         raise refuse("network_mode='host'", "host networking exposes every host service")
     if network_mode != "none":
-        raise refuse(f"network_mode={network_mode!r}", "only 'none' is supported for now")
+        why = "only 'none' is accepted; egress_allowlist gives a run its own egress network"
+        raise refuse(f"network_mode={network_mode!r}", why)
     uid, _, gid = str(user).partition(":")
     if uid in ("", "0", "root") or gid in ("0", "root"):
         raise refuse(f"user={user!r}", "the sandbox runs as a non-root uid:gid")
@@ -109,14 +111,23 @@ class HardenedClient:
     closed if a future provider builds its HostConfig some other way); ``start`` reports the
     container id so the operator can arm its wall-clock timer; ``remove_container`` tolerates a
     container that on_kill already removed. Everything else is delegated.
+
+    The network is ``none``, or ``egress_network`` when given: the internal network of this
+    run's egress gateway, accepted only while the engine reports it internal and labelled
+    ``io.triloop.egress=1`` and with the sandbox's DNS pointed nowhere (fail closed).
     """
 
     def __init__(
-        self, client: Any, hardening: Mapping[str, Any], on_start: Callable[[str], None]
+        self,
+        client: Any,
+        hardening: Mapping[str, Any],
+        on_start: Callable[[str], None],
+        egress_network: str | None = None,
     ) -> None:
         self._client = client
         self._hardening = dict(hardening)
         self._on_start = on_start
+        self._egress_network = egress_network
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -129,11 +140,33 @@ class HardenedClient:
     def create_container(self, **kwargs: Any) -> Any:
         host_config = kwargs.get("host_config") or {}
         missing = [key for key in REQUIRED_HOST_CONFIG if not host_config.get(key)]
-        if missing or host_config.get("NetworkMode") != "none" or host_config.get("Privileged"):
-            raise SandboxPolicyError(f"refusing an unhardened container (missing {missing})")
+        network = host_config.get("NetworkMode")
+        extra_networks = kwargs.get("networking_config")
+        if (
+            missing
+            or host_config.get("Privileged")
+            or extra_networks
+            or not self._network_ok(network, host_config)
+        ):
+            raise SandboxPolicyError(
+                f"refusing an unhardened container (missing {missing}, network {network!r})"
+            )
         for mount in host_config.get("Mounts") or []:
             check_no_docker_socket("mounts", mount.get("Source"), mount.get("Target"))
         return self._client.create_container(**kwargs)
+
+    def _network_ok(self, network: str | None, host_config: Mapping[str, Any]) -> bool:
+        if network == "none":
+            return True
+        if not self._egress_network or network != self._egress_network:
+            return False
+        if host_config.get("Dns") != DNS_NOWHERE:
+            return False
+        try:
+            info = self._client.inspect_network(network)
+        except APIError:
+            return False
+        return info.get("Internal") is True and (info.get("Labels") or {}).get(EGRESS_LABEL) == "1"
 
     def remove_container(self, container: Any, **kwargs: Any) -> None:
         """Removal is idempotent: a container already gone (or going) after on_kill is fine."""

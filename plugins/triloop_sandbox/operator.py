@@ -14,6 +14,7 @@ from docker.errors import APIError
 from docker.types import Mount
 
 from triloop_sandbox import hardening
+from triloop_sandbox.egress import DNS_NOWHERE, EgressGateway, check_allowlist
 from triloop_sandbox.engine import SandboxEngineHook
 from triloop_sandbox.exceptions import (
     SandboxEngineError,
@@ -43,8 +44,9 @@ class _ExitAwareClient(hardening.HardenedClient):
         host_config: dict[str, Any],
         on_start: Callable[[str], None],
         on_exit: Callable[[str], None],
+        egress_network: str | None = None,
     ) -> None:
-        super().__init__(client, host_config, on_start)
+        super().__init__(client, host_config, on_start, egress_network)
         self._on_exit = on_exit
 
     def wait(self, container: Any, *args: Any, **kwargs: Any) -> Any:
@@ -82,6 +84,7 @@ class SandboxOperator(DockerOperator):
     """
 
     image: str
+    environment: dict[str, Any]
     template_fields: Sequence[str] = (
         *(field for field in DockerOperator.template_fields if field != "mounts"),
         "workspace",
@@ -110,6 +113,9 @@ class SandboxOperator(DockerOperator):
         network_mode: str = "none",
         user: str = SANDBOX_USER,
         mounts: list[Mount | dict[str, Any]] | None = None,
+        egress_allowlist: list[str] | None = None,
+        egress_upstream_network: str | None = None,
+        egress_max_tokens: int | None = None,
         **kwargs: Any,
     ) -> None:
         hardening.check_arguments(kwargs, network_mode, user)
@@ -126,6 +132,17 @@ class SandboxOperator(DockerOperator):
         if labels is not None and not isinstance(labels, dict):
             raise hardening.refuse(f"labels={labels!r}", "labels must be a dict of strings")
         self.extra_mounts = hardening.normalize_mounts(mounts or [])
+        self.egress_allowlist = check_allowlist(egress_allowlist)
+        if egress_upstream_network in ("host", "none", ""):
+            why = "the proxy's upstream must be a bridge network"
+            raise hardening.refuse(f"egress_upstream_network={egress_upstream_network!r}", why)
+        if egress_max_tokens is not None and not (
+            isinstance(egress_max_tokens, int) and egress_max_tokens > 0
+        ):
+            why = "it must be a positive number of tokens"
+            raise hardening.refuse(f"egress_max_tokens={egress_max_tokens!r}", why)
+        self.egress_upstream_network = egress_upstream_network
+        self.egress_max_tokens = egress_max_tokens
         super().__init__(
             image=image or "",
             network_mode="none",
@@ -153,11 +170,12 @@ class SandboxOperator(DockerOperator):
         self._timed_out: threading.Event | None = None
         self._keeper: LeaseKeeper | None = None
         self._oom_killed = False
+        self._egress: EgressGateway | None = None  # this run's, while it runs
 
     @property
     def host_config_hardening(self) -> dict[str, Any]:
         return {
-            "network_mode": "none",
+            "network_mode": self._egress_network or "none",
             "privileged": False,
             "cap_add": None,
             "cap_drop": ["ALL"],
@@ -168,7 +186,18 @@ class SandboxOperator(DockerOperator):
             "nano_cpus": int(self.cpu_limit * 1_000_000_000),
             "mem_limit": self.mem_limit,
             "memswap_limit": self.mem_limit,  # no swap on top of the memory limit
+            # Behind an egress gateway: no resolver that answers, and no IPv6 (no link-local
+            # path to the host's bridge).
+            **(
+                {"dns": DNS_NOWHERE, "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1"}}
+                if self._egress_network
+                else {}
+            ),
         }
+
+    @property
+    def _egress_network(self) -> str | None:
+        return self._egress.network if self._egress and self._egress.proxy_ip else None
 
     @cached_property
     def hook(self) -> Any:
@@ -188,7 +217,13 @@ class SandboxOperator(DockerOperator):
     @property
     def cli(self) -> Any:
         client = self.hook.api_client
-        return _ExitAwareClient(client, self.host_config_hardening, self._on_start, self._on_exit)
+        return _ExitAwareClient(
+            client,
+            self.host_config_hardening,
+            self._on_start,
+            self._on_exit,
+            egress_network=self._egress_network,
+        )
 
     def execute(self, context: Context) -> Any:
         self.image = self.image or os.environ.get("TRILOOP_SANDBOX_IMAGE") or DEFAULT_IMAGE
@@ -218,6 +253,7 @@ class SandboxOperator(DockerOperator):
         self._keeper = keeper
         self._oom_killed = False
         try:
+            self._start_egress(output_dir)
             result = super().execute(context)
         except DockerContainerFailedException as exc:
             container_id = (self.container or {}).get("Id")
@@ -243,6 +279,7 @@ class SandboxOperator(DockerOperator):
             self._cancel_timer()
             if keeper is not None:
                 keeper.stop()
+            self._stop_egress()
         if keeper is not None and keeper.lost.is_set():
             raise keeper.lost_error("its result is not used", (self.container or {}).get("Id"))
         return result
@@ -321,8 +358,47 @@ class SandboxOperator(DockerOperator):
         if self._keeper is not None:
             self._keeper.stop()
         if not self.hook.client_created or not self.container:
+            self._stop_egress()
             return
         try:
             self.hook.api_client.remove_container(self.container["Id"], force=True)
         except APIError as exc:
             self.log.info("Container %s already gone: %s", self.container["Id"][:12], exc)
+        self._stop_egress()
+
+    def _start_egress(self, output_dir: str) -> None:
+        """With an allowlist: start this run's egress gateway and put the sandbox behind it.
+
+        The sandbox gets the proxy (by IP) in its proxy variables and the meter directory
+        read-only at /out/egress; the hardening switches its network to the gateway's.
+        """
+        if not self.egress_allowlist:
+            return
+        self._egress = gateway = EgressGateway(
+            self.hook.api_client,
+            image=self.image,
+            allowlist=self.egress_allowlist,
+            output_dir=output_dir,
+            labels=self.labels,
+            upstream_network=self.egress_upstream_network,
+            max_tokens=self.egress_max_tokens,
+        )
+        gateway.start()  # a failed start is torn down by _stop_egress in execute's finally
+        self.environment = {**self.environment, **gateway.proxy_environment}
+        meter = Mount("/out/egress", str(gateway.meter_dir), type="bind", read_only=True)
+        self.mounts = [*self.mounts, meter]
+
+    def _stop_egress(self) -> None:
+        gateway, self._egress = self._egress, None
+        if gateway is None:
+            return
+        gateway.close()
+        usage = gateway.usage() or {}
+        self.log.info(
+            "Egress (ticket %s): %s requests, %s tokens, %s refused, over budget: %s",
+            self.ticket_id,
+            usage.get("requests"),
+            usage.get("tokens"),
+            len(usage.get("refused") or []),
+            usage.get("over_budget") or "no",
+        )
