@@ -152,7 +152,7 @@ def cmd_show(app: App, args: argparse.Namespace) -> int:
 
 def cmd_requeue(app: App, args: argparse.Namespace) -> int:
     ticket = requeue(app, args.ticket_id, _actor())
-    print(f"requeued {ticket.id}: {ticket.state}, attempts reset")
+    print(f"requeued {ticket.id}: {ticket.state}, a fresh round of attempts")
     return 0
 
 

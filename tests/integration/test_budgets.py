@@ -195,6 +195,27 @@ def test_needs_human_is_requeued_and_its_next_attempt_opens_a_pr(
         assert session.get_one(Ticket, first.ticket_id).state == "pr_open"
 
 
+def test_a_requeued_dead_letter_gets_new_attempt_numbers_and_opens_its_pr(app: App) -> None:
+    """Requeue starts a fresh round of attempts, never a reused number (effects, runs, branch)."""
+    _tickets(app)
+    [first, *_] = claim(app, _actor("exec-1"))
+    _run(app, first, "exec-1", "no_change", summary="nothing to fix")
+    with app.uow() as session:
+        assert session.get_one(Ticket, first.ticket_id).state == "dead_letter"
+    assert main(["--db-url", app.settings.db_url, "requeue", first.ticket_id]) == 0
+    with app.uow() as session:
+        ticket = session.get_one(Ticket, first.ticket_id)
+        assert (ticket.state, ticket.attempts, ticket.attempts_base) == ("ready", 1, 1)
+    again = next(c for c in claim(app, _actor("exec-2")) if c.ticket_id == first.ticket_id)
+    assert again.attempt == 2
+    _run(app, again, "exec-2", "changed", files_changed=[])
+    with app.uow() as session:
+        runs = session.scalars(select(HarnessRun).order_by(HarnessRun.attempt)).all()
+        assert [(r.attempt, r.status) for r in runs] == [(1, "no_change"), (2, "changed")]
+        assert session.get_one(Ticket, first.ticket_id).state == "pr_open"
+        assert session.scalar(select(func.count()).select_from(PullRequest)) == 1
+
+
 def test_three_failed_runs_open_the_breaker_and_claims_stop_saying_why(
     app: App, capsys: pytest.CaptureFixture[str]
 ) -> None:

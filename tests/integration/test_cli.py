@@ -48,7 +48,8 @@ def test_status_lists_dead_letters_and_requeue_resets_them(
         ticket = session.get_one(Ticket, ticket_id)
         row = session.scalars(select(LedgerEntry).where(LedgerEntry.action == "ticket.requeue"))
         entry = row.one()
-    assert (ticket.state, ticket.attempts) == ("ready", 0)
+    # A fresh round of attempts; the count goes on so attempt numbers are never reused.
+    assert (ticket.state, ticket.attempts, ticket.attempts_base) == ("ready", 3, 3)
     assert entry.actor.startswith("cli:") and entry.payload["attempts_before"] == 3
 
 
@@ -83,7 +84,7 @@ def test_show_tells_what_happened_to_a_ticket_in_order(
     assert main(["show", ticket_id, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     view = TicketView.model_validate(shown["ticket"])
-    assert (view.ticket_id, view.state, view.attempts) == ("T-dead", "ready", 0)
+    assert (view.ticket_id, view.state, view.attempts) == ("T-dead", "ready", 3)
     assert [row["action"] for row in shown["ledger"]] == ["ticket.requeue"]
     assert main(["show", "T-missing"]) == 1
     assert "ticket 'T-missing' does not exist" in capsys.readouterr().err

@@ -62,7 +62,9 @@ class TicketView(Contract):
     severity: Severity
     harness: str | None = Field(default=None, description="Harness that may fix it, if any")
     priority: float = 0.0
-    attempts: int = Field(default=0, ge=0)
+    attempts: int = Field(
+        default=0, ge=0, description="Attempts ever made (numbers are not reused after a requeue)"
+    )
     lease_owner: str | None = None
     lease_expires_at: str | None = Field(default=None, description="ISO-8601 UTC expiry")
     last_error: str | None = None

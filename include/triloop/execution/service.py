@@ -300,8 +300,9 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
 def _fail_attempt(session: Session, app: App, ticket: Ticket, actor: Actor, error: str) -> None:
     """A failed attempt: back to ready while attempts are left, else the dead letter."""
     ticket_store.transition(session, ticket, "fail", actor, error=error)
-    ctx = {"attempts": ticket.attempts, "max_attempts": app.policy.max_attempts}
-    event = "retry" if ticket.attempts < app.policy.max_attempts else "exhaust"
+    used = ticket_store.attempts_used(ticket)
+    ctx = {"attempts": used, "max_attempts": app.policy.max_attempts}
+    event = "retry" if used < app.policy.max_attempts else "exhaust"
     ticket_store.transition(session, ticket, event, actor, context=ctx)
 
 

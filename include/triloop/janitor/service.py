@@ -31,8 +31,9 @@ def reap_leases(app: App, actor: Actor, now: datetime | None = None) -> list[str
         reaped = []
         for ticket in ticket_store.expired_leases(session, now):
             lost_by = ticket.lease_owner
-            ctx = {"attempts": ticket.attempts, "max_attempts": app.policy.max_attempts}
-            event = "lease_expired" if ticket.attempts < app.policy.max_attempts else "abandon"
+            used = ticket_store.attempts_used(ticket)
+            ctx = {"attempts": used, "max_attempts": app.policy.max_attempts}
+            event = "lease_expired" if used < app.policy.max_attempts else "abandon"
             ticket_store.transition(
                 session, ticket, event, actor, context=ctx, payload={"lost_by": lost_by}
             )
@@ -159,8 +160,9 @@ def _busy(run_dir: Path, active: set[str]) -> bool:
 def requeue(app: App, ticket_id: str, actor: Actor) -> Ticket:
     """An operator sends a dead-lettered or needs-human ticket back to ready.
 
-    A dead letter gets fresh attempts. A ticket a budget stopped keeps its count: it used no
-    more attempts than it had, and its next attempt gets a number (run record, effects) of its own.
+    A dead letter gets a fresh round of attempts; a ticket a budget stopped keeps its round (it
+    used no more attempts than it had). Either way ``attempts`` keeps counting, so the next
+    attempt gets a number (claim, effects, run record, branch) never used before.
     """
     with app.uow() as session:
         ticket = ticket_store.get(session, ticket_id)
@@ -169,5 +171,5 @@ def requeue(app: App, ticket_id: str, actor: Actor) -> Ticket:
             session, ticket, "requeue", actor, payload={"attempts_before": spent}
         )
         if source != TicketState.NEEDS_HUMAN.value:
-            ticket.attempts = 0
+            ticket.attempts_base = ticket.attempts
         return ticket

@@ -69,6 +69,9 @@ class Ticket(Base):
     state: Mapped[str] = mapped_column(String(32), index=True)
     priority: Mapped[float] = mapped_column(Float, default=0.0)
     attempts: Mapped[int] = mapped_column(default=0)
+    # Where the current round of attempts began (an operator's requeue of a dead letter):
+    # ``attempts`` itself keeps counting, so attempt numbers (effects, runs) are never reused.
+    attempts_base: Mapped[int] = mapped_column(default=0, server_default="0")
     lease_owner: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     findings: Mapped[list[Any]] = mapped_column(default=list)

@@ -42,6 +42,11 @@ def view(ticket: Ticket) -> TicketView:
     )
 
 
+def attempts_used(ticket: Ticket) -> int:
+    """Attempts spent since the ticket's current round began (an operator's requeue)."""
+    return ticket.attempts - (ticket.attempts_base or 0)
+
+
 def get(session: Session, ticket_id: str) -> Ticket:
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
