@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from triloop.errors import PermanentError
+from triloop_sandbox.egress import check_allowlist
 
 PREPARE_TASK = "ticket.prepare_workspace"
 
@@ -26,11 +27,11 @@ def apply_harness_settings(context: Any) -> None:
     ti, task = context["ti"], context["task"]
     prepared = ti.xcom_pull(task_ids=PREPARE_TASK, map_indexes=ti.map_index)
     task.wall_clock_limit_s = int(prepared["wall_clock_limit_s"])
-    egress = list(prepared.get("egress_allowlist") or [])
-    if egress and not hasattr(task, "egress_allowlist"):
-        raise PermanentError(f"{task.task_id}: this SandboxOperator cannot open egress {egress}")
-    if hasattr(task, "egress_allowlist"):
-        task.egress_allowlist = egress or None
+    # Validated as __init__ validates it: a bad entry is refused before anything starts.
+    task.egress_allowlist = check_allowlist(list(prepared.get("egress_allowlist") or []))
+    # The proxy stops the model answering once the ticket's token budget is spent.
+    tokens = int(prepared["budget"]["max_tokens"])
+    task.egress_max_tokens = tokens if task.egress_allowlist else None
     conn_id, env = prepared.get("api_key_conn_id"), prepared.get("api_key_env")
     if conn_id and env:
         try:
