@@ -173,6 +173,19 @@ class SandboxOperator(DockerOperator):
         self._egress: EgressGateway | None = None  # this run's, while it runs
 
     @property
+    def private_environment(self) -> dict[str, str]:
+        """Variables handed to the container but never rendered or logged (the model API key).
+
+        The provider keeps them in ``_private_environment``; this is the public way to set
+        them once the task runs (the key is read from its connection then, not at parse time).
+        """
+        return dict(self._private_environment)
+
+    @private_environment.setter
+    def private_environment(self, values: dict[str, str]) -> None:
+        self._private_environment = dict(values)
+
+    @property
     def host_config_hardening(self) -> dict[str, Any]:
         return {
             "network_mode": self._egress_network or "none",

@@ -40,7 +40,7 @@ def test_egress_harness_gets_its_allowlist_and_the_token_budget_at_the_proxy() -
     assert task.wall_clock_limit_s == 180
     assert task.egress_allowlist == ["model:8000"]
     assert task.egress_max_tokens == 1234
-    assert not getattr(task, "private_environment", None)
+    assert task.private_environment == {}
 
 
 def test_harness_without_egress_stays_off_the_network() -> None:
@@ -51,3 +51,12 @@ def test_harness_without_egress_stays_off_the_network() -> None:
 def test_bad_egress_entry_is_refused_before_anything_starts() -> None:
     with pytest.raises(SandboxPolicyError, match="egress_allowlist entry 'model'"):
         _apply(_prepared(egress_allowlist=["model"]))
+
+
+def test_the_api_key_set_at_run_time_reaches_the_container_environment_only() -> None:
+    task = _apply(_prepared(egress_allowlist=["model:8000"]))
+    task.private_environment = {"OPENAI_API_KEY": "sk-test"}
+    # What the provider passes to create_container, and what it renders (never the key).
+    assert task._private_environment == {"OPENAI_API_KEY": "sk-test"}
+    assert "sk-test" not in repr(task.environment)
+    assert "private_environment" not in task.template_fields
