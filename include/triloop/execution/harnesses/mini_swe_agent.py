@@ -85,6 +85,7 @@ class MiniSweAgentHarness(AgentHarness):
             "MSWEA_MODEL_RETRY_STOP_AFTER_ATTEMPT": "2",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "NO_COLOR": "1",
+            "_TYPER_STANDARD_TRACEBACK": "1",  # a plain traceback in agent.stderr, not boxes
         }
 
     def parse_usage(self, stdout: str, out: Path) -> Usage:
