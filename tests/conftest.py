@@ -124,3 +124,23 @@ def sandbox_image(docker_client: docker.DockerClient) -> str:
         pytest.fail(f"{script.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     image = docker_client.images.get("triloop-sandbox:latest")
     return f"triloop-sandbox:{image.labels['io.triloop.sandbox.content-hash']}"
+
+
+@pytest.fixture(scope="session")
+def mini_swe_agent_image(docker_client: docker.DockerClient) -> str:
+    """Build (or confirm) triloop-sandbox-mini-swe-agent with the project's build script (the
+    default image first); returns its content-hash tag. A current image takes about a second."""
+    script = ROOT / "scripts" / "build_sandbox_image.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--harness", "mini-swe-agent"],
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        pytest.fail(f"{script.name} --harness mini-swe-agent failed:\n{tail}")
+    repo = "triloop-sandbox-mini-swe-agent"
+    label = docker_client.images.get(f"{repo}:latest").labels["io.triloop.sandbox.content-hash"]
+    return label if label.startswith(f"{repo}:") else f"{repo}:{label}"

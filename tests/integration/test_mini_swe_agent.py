@@ -18,18 +18,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 from airflow.providers.docker.exceptions import DockerContainerFailedException
-from docker.models.containers import Container
 from sqlalchemy import select
 from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
@@ -43,41 +40,19 @@ from triloop.store.ledger import Actor
 from triloop.store.models import LedgerEntry, PullRequest, Repo, Ticket
 from triloop_sandbox import SandboxOperator
 
-from tests.conftest import ROOT
 from tests.support.rows import host_scan
+from tests.support.scripted_model import API_KEY, MODEL_PORT, SUBMIT, model_server, served
 
 pytestmark = pytest.mark.docker
 
 HARNESS = "mini-swe-agent"
-MODEL_PORT = 8000
-API_KEY = "sk-triloop-scripted-model"
 # The F401 ticket of the sample repository: `os` and `sys` imported but unused.
 TICKET_FILE = "inventory/models.py"
 EDIT = f"sed -i -e '/^import os$/d' -e '/^import sys$/d' {TICKET_FILE}"
-SERVER_SCRIPT = ROOT / "tests" / "support" / "model_server.py"
 
 
 def _actor(run: str, task: str) -> Actor:
     return Actor(name=f"test:{task}", dag_id="triloop_test", run_id=run, task_id=task, try_number=1)
-
-
-@pytest.fixture(scope="session")
-def mini_swe_agent_image(docker_client: docker.DockerClient) -> str:
-    """The mini-swe-agent variant, built (or found current) by the project's own build script."""
-    script = ROOT / "scripts" / "build_sandbox_image.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--harness", HARNESS],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if proc.returncode != 0:
-        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        pytest.fail(f"{script.name} --harness {HARNESS} failed:\n{tail}")
-    repo = f"triloop-sandbox-{HARNESS}"
-    label = docker_client.images.get(f"{repo}:latest").labels["io.triloop.sandbox.content-hash"]
-    return label if label.startswith(f"{repo}:") else f"{repo}:{label}"
 
 
 @pytest.fixture
@@ -94,45 +69,6 @@ def upstream(docker_client: docker.DockerClient) -> Iterator[str]:
         for container in network.containers:
             container.remove(force=True)
         network.remove()
-
-
-@contextmanager
-def model_server(
-    client: docker.DockerClient, image: str, network: str, *script: str
-) -> Iterator[tuple[str, Container]]:
-    """The scripted model as a container on ``network``; yields (its host name, container)."""
-    name = f"triloop-test-model-{uuid.uuid4().hex[:10]}"
-    container = client.containers.run(
-        image,
-        entrypoint=["python3", "/srv/model_server.py"],
-        command=["--port", str(MODEL_PORT), "--api-key", API_KEY, *script],
-        name=name,
-        network=network,
-        detach=True,
-        user="10001:10001",
-        read_only=True,
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges:true"],
-        mounts=[docker.types.Mount("/srv/model_server.py", str(SERVER_SCRIPT), "bind", True)],
-        labels={"io.triloop.test": "mini-swe-agent"},
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while b'"listening"' not in container.logs():
-            container.reload()
-            if container.status == "exited" or time.monotonic() > deadline:
-                raise AssertionError(f"model server did not start: {container.logs()!r}")
-            time.sleep(0.2)
-        yield name, container
-    finally:
-        container.remove(force=True)
-
-
-def served(container: Container) -> list[dict[str, Any]]:
-    """The chat-completion requests the model server answered (its JSON log lines)."""
-    lines = container.logs(stdout=True, stderr=False).decode().splitlines()
-    entries = [json.loads(line) for line in lines if line.startswith("{")]
-    return [e for e in entries if e.get("method") == "POST"]
 
 
 def configure(app: App, image: str, model_host: str, *, max_tokens: int | None = None) -> App:
@@ -214,7 +150,7 @@ def test_mini_swe_agent_edit_becomes_the_pull_request(
     assert trajectory["info"]["mini_version"] == "2.4.6"
     # The scripted model was asked twice (edit, submit), each time with the key, via the proxy.
     assert [r["status"] for r in requests] == [200, 200]
-    assert [r["command"] for r in requests] == [EDIT, "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"]
+    assert [r["command"] for r in requests] == [EDIT, SUBMIT]
     meter = json.loads((out / "egress" / "usage.json").read_text())
     assert meter["tokens"] == sum(r["total_tokens"] for r in requests) > 0
     assert meter["over_budget"] == ""
