@@ -328,6 +328,24 @@ def workspace_diff(base: str, exclude: list[str]) -> tuple[Run, list[str]]:
     return diff, changed
 
 
+def proxy_budget_stop(out: Path) -> str:
+    """Why the egress proxy refused the agent's model calls over its token budget, else ''.
+
+    The proxy writes ``/out/egress/usage.json`` (read-only in here); its ``over_budget``
+    names the limit it enforced and ``refused`` the answers it gave instead of the model's.
+    """
+    try:
+        meter = json.loads((out / "egress" / "usage.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(meter, dict) or meter.get("over_budget") != "tokens":
+        return ""
+    refused = meter.get("refused")
+    refusals = refused if isinstance(refused, list) else []
+    reasons = [str(r["reason"]) for r in refusals if isinstance(r, dict) and r.get("reason")]
+    return reasons[-1] if reasons else f"token budget spent ({meter.get('tokens')} used)"
+
+
 def cmd_agent(request: Path, out: Path) -> tuple[int, dict[str, Any]]:
     result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": "agent"}
     result.update(harness="agent", ticket_id="unknown", files_changed=[], exit_code=-1)
@@ -345,9 +363,14 @@ def cmd_agent(request: Path, out: Path) -> tuple[int, dict[str, Any]]:
     diff, changed = workspace_diff(head.text.strip(), req.get("exclude", []))
     (out / "patch.diff").write_bytes(diff.stdout if diff.exit_code == 0 else b"")
     limit = req["runtime_limit_s"]
+    refused = proxy_budget_stop(out)
     if timed_out:
         status, summary = "over_budget", f"{req['argv'][0]} killed at the {limit}s runtime limit"
         result["over_budget"] = "runtime_s"
+    elif refused:
+        # Not a failure to retry: a retried task would spend the same budget a second time.
+        status, summary = "over_budget", f"the egress proxy stopped {req['argv'][0]}: {refused}"
+        result["over_budget"] = "tokens"
     elif diff.exit_code != 0:
         status, summary = "failed", f"git diff failed: {diff.tail(lines=5)}"
     elif code != 0:
