@@ -1,6 +1,7 @@
 """The execution DAG runs a real agent client: mini-swe-agent, configured only by the policy.
 
-Nothing here calls Triloop's services directly: a policy file routes the harness
+Nothing here calls Triloop's services directly: a policy file routes the sample's F401 ticket to
+the agent (``agent_harness``, F401 off ``autofix_rules``) and configures it
 (``harnesses.mini-swe-agent``: image, egress, api_base, model, api_key_conn_id), an Airflow
 connection holds the model API key, and ``triloop_execution`` (dag.test) claims the ticket,
 prepares its workspace, runs mini-swe-agent 2.4.6 in the sandbox behind the egress proxy (the
@@ -55,6 +56,9 @@ def write_policy(
 ) -> None:
     policy = yaml.safe_load((ROOT / "include" / "policy" / "default.yaml").read_text())
     policy["claim_batch"] = 1
+    # The sample's F401 ticket is the one autofix may not fix: it goes to the agent harness.
+    policy["autofix_rules"] = [rule for rule in policy["autofix_rules"] if rule != "F401"]
+    policy["agent_harness"] = HARNESS
     policy["budgets"] = {**policy.get("budgets", {}), **budgets}
     policy["harnesses"][HARNESS] = {
         "image": image,
@@ -72,7 +76,8 @@ def write_policy(
 
 
 def route_ticket_to_mini(triloop_home: Path) -> tuple[App, str, str]:
-    """Onboard and scan the sample; its F401 ticket goes to mini-swe-agent (id, forge remote)."""
+    """Onboard and scan the sample: discovery routes its F401 ticket to mini-swe-agent, as the
+    policy says (returns the app, the ticket id and the forge remote)."""
     app = bootstrap(home=triloop_home)
     repo = onboard(app, str(materialise_sample(app)), name="sample", actor=CLI)
     with app.uow() as session:
@@ -82,7 +87,7 @@ def route_ticket_to_mini(triloop_home: Path) -> tuple[App, str, str]:
         ticket = session.scalars(
             select(Ticket).where(Ticket.rule == "F401", Ticket.path == TICKET_FILE)
         ).one()
-        ticket.harness = HARNESS
+        assert (ticket.harness, ticket.state) == (HARNESS, "ready")
         return app, ticket.id, repo.remote
 
 

@@ -79,14 +79,19 @@ def configure(app: App, image: str, model_host: str, *, max_tokens: int | None =
         model="openai/scripted-model",
         api_key_env="OPENAI_API_KEY",
     )
-    update: dict[str, Any] = {"harnesses": {**app.policy.harnesses, HARNESS: entry}}
+    update: dict[str, Any] = {
+        "harnesses": {**app.policy.harnesses, HARNESS: entry},
+        # Discovery sends what autofix may not fix (here F401) to the agent harness.
+        "agent_harness": HARNESS,
+        "autofix_rules": [rule for rule in app.policy.autofix_rules if rule != "F401"],
+    }
     if max_tokens is not None:
         update["budgets"] = app.policy.budgets.model_copy(update={"ticket_max_tokens": max_tokens})
     return dataclasses.replace(app, policy=app.policy.model_copy(update=update))
 
 
 def agent_ticket(app: App) -> tuple[HarnessRequest, str]:
-    """Onboard the sample, scan it, route its F401 ticket to mini-swe-agent, claim, prepare."""
+    """Onboard the sample and scan it (its F401 ticket goes to mini-swe-agent), claim, prepare."""
     repo = onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r", "onboard"))
     with app.uow() as session:
         ref = repo_ref(session.get_one(Repo, repo.id))
@@ -95,7 +100,7 @@ def agent_ticket(app: App) -> tuple[HarnessRequest, str]:
         ticket = session.scalars(
             select(Ticket).where(Ticket.rule == "F401", Ticket.path == TICKET_FILE)
         ).one()
-        ticket.harness = HARNESS  # discovery routes ruff rules to autofix; this one goes to mini
+        assert (ticket.harness, ticket.state) == (HARNESS, "ready")
         ticket_id = ticket.id
     claims = {c.ticket_id: c for c in claim(app, _actor("exec", "claim"))}
     assert ticket_id in claims, f"{ticket_id} was not claimed: {sorted(claims)}"
