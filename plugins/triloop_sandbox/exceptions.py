@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
@@ -81,3 +82,16 @@ class SandboxEngineUnreachable(AirflowException):
         )
         self.conn_id = conn_id
         self.base_url = base_url
+
+
+class SandboxHarnessFailed(AirflowFailException, DockerContainerFailedException):
+    """The harness ran and said it failed, or refused its request (``final_exit_codes``).
+
+    Permanent for Airflow: the failure is recorded in /out/result.json and retried, if at all,
+    as a new attempt on the ticket by its lifecycle. An Airflow retry would run an agent again
+    in the same workspace on a fresh budget.
+    """
+
+    def __init__(self, message: str, *, exit_code: int, logs: list[str] | None = None) -> None:
+        super().__init__(message, logs=list(logs or []))
+        self.exit_code = exit_code

@@ -18,6 +18,7 @@ from triloop_sandbox.egress import DNS_NOWHERE, EgressGateway, check_allowlist
 from triloop_sandbox.engine import SandboxEngineHook
 from triloop_sandbox.exceptions import (
     SandboxEngineError,
+    SandboxHarnessFailed,
     SandboxOutOfMemory,
     SandboxPolicyError,
     SandboxTimeout,
@@ -43,7 +44,7 @@ class _ExitAwareClient(hardening.HardenedClient):
         client: Any,
         host_config: dict[str, Any],
         on_start: Callable[[str], None],
-        on_exit: Callable[[str], None],
+        on_exit: Callable[[str, Any], None],
         egress_network: str | None = None,
     ) -> None:
         super().__init__(client, host_config, on_start, egress_network)
@@ -51,7 +52,7 @@ class _ExitAwareClient(hardening.HardenedClient):
 
     def wait(self, container: Any, *args: Any, **kwargs: Any) -> Any:
         result = self._client.wait(container, *args, **kwargs)
-        self._on_exit(container["Id"] if isinstance(container, dict) else str(container))
+        self._on_exit(container["Id"] if isinstance(container, dict) else str(container), result)
         return result
 
 
@@ -62,9 +63,12 @@ class SandboxOperator(DockerOperator):
     ``no-new-privileges``, read-only root filesystem, a size-limited tmpfs on /tmp, pids and
     memory limits, a hard CPU quota (``nano_cpus``), labels for the janitor, a wall-clock limit
     that kills the container (``SandboxTimeout``), removal of the container however it ends, and
-    never ``retrieve_output``. With ``lease`` (and ``ticket_id``), the run's lease on the
-    ticket is checked before the container starts and renewed while it runs; a lost lease
-    kills the container and fails the task (``SandboxLeaseLost``). ``workspace`` is
+    never ``retrieve_output``. A harness exit code in ``final_exit_codes`` (1: it ran and
+    failed, 2: it refused its request) fails the task without an Airflow retry
+    (``SandboxHarnessFailed``): the ticket's lifecycle decides about another attempt. With
+    ``lease`` (and ``ticket_id``), the run's lease on the ticket is checked before the
+    container starts and renewed while it runs; a lost lease kills the container and fails the
+    task (``SandboxLeaseLost``). ``workspace`` is
     bind-mounted at /workspace (read-only unless ``workspace_readonly=False``) and
     ``output_dir`` at /out; both must resolve, symlinks followed, inside ``workspace_root``
     (default ``$TRILOOP_HOME/workspaces``, read at execute time) and must be writable by uid
@@ -104,6 +108,7 @@ class SandboxOperator(DockerOperator):
         mem_limit: str = "2g",
         cpu_limit: float = 1.0,
         pids_limit: int = 256,
+        final_exit_codes: Sequence[int] = (1, 2),
         tmpfs_size: str = "512m",
         ticket_id: str | None = None,
         lease: LeaseFactory | None = None,
@@ -170,6 +175,8 @@ class SandboxOperator(DockerOperator):
         self._timed_out: threading.Event | None = None
         self._keeper: LeaseKeeper | None = None
         self._oom_killed = False
+        self._exit_code: int | None = None
+        self.final_exit_codes = tuple(final_exit_codes)
         self._egress: EgressGateway | None = None  # this run's, while it runs
 
     @property
@@ -265,6 +272,7 @@ class SandboxOperator(DockerOperator):
             keeper = LeaseKeeper.hold(self.lease, str(self.ticket_id), context)
         self._keeper = keeper
         self._oom_killed = False
+        self._exit_code = None
         try:
             self._start_egress(output_dir)
             result = super().execute(context)
@@ -285,6 +293,13 @@ class SandboxOperator(DockerOperator):
                     f" of {self.mem_limit} (mem_limit)",
                     mem_limit=self.mem_limit,
                     container_id=container_id,
+                    logs=[str(line) for line in (exc.logs or [])[-60:]],
+                ) from exc
+            if self._exit_code in self.final_exit_codes:
+                raise SandboxHarnessFailed(
+                    f"the harness exited {self._exit_code}: it ran and failed or refused its"
+                    " request (see its result and log); not retried by Airflow",
+                    exit_code=int(self._exit_code or 0),
                     logs=[str(line) for line in (exc.logs or [])[-60:]],
                 ) from exc
             raise
@@ -330,8 +345,9 @@ class SandboxOperator(DockerOperator):
         if self._keeper is not None:
             self._keeper.start(lambda: self._kill(container_id, "the lease was lost"))
 
-    def _on_exit(self, container_id: str) -> None:
-        """Read State.OOMKilled while the container still exists (the provider removes it)."""
+    def _on_exit(self, container_id: str, result: Any) -> None:
+        """Note the exit code, and read State.OOMKilled while the container still exists."""
+        self._exit_code = result.get("StatusCode") if isinstance(result, dict) else None
         try:
             state = self.hook.api_client.inspect_container(container_id).get("State") or {}
         except APIError as exc:

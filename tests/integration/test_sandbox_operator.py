@@ -13,7 +13,9 @@ from typing import Any
 import docker
 import pytest
 from airflow.providers.docker.exceptions import DockerContainerFailedException
+from airflow.sdk.exceptions import AirflowFailException
 from triloop_sandbox import SandboxOperator, SandboxPolicyError, SandboxTimeout
+from triloop_sandbox.exceptions import SandboxHarnessFailed
 
 pytestmark = pytest.mark.docker
 
@@ -142,4 +144,23 @@ def test_workspace_outside_the_root_is_refused_before_any_container(
     op = operator_for(workspace=str(outside), workspace_root=str(tmp_path / "repo"))
     with pytest.raises(SandboxPolicyError, match="outside the workspace root"):
         op.execute({"run_id": run_id})
+    assert containers_of(docker_client, run_id) == []
+
+
+@pytest.mark.parametrize(("code", "final"), [(1, True), (2, True), (3, False)])
+def test_a_harness_that_ran_and_failed_is_not_retried_by_airflow(
+    docker_client: docker.DockerClient,
+    operator_for: Callable[..., SandboxOperator],
+    run_id: str,
+    code: int,
+    final: bool,
+) -> None:
+    """Exit 1 (ran and failed) and 2 (refused its request) fail for good; others may retry."""
+    op = operator_for(entrypoint=["sh", "-c"], command=[f"echo failing; exit {code}"])
+    with pytest.raises(DockerContainerFailedException) as caught:
+        op.execute({"run_id": run_id})
+    assert isinstance(caught.value, AirflowFailException) is final
+    if final:
+        assert isinstance(caught.value, SandboxHarnessFailed)
+        assert caught.value.exit_code == code and f"exited {code}" in str(caught.value)
     assert containers_of(docker_client, run_id) == []
