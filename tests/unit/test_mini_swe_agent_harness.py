@@ -122,3 +122,10 @@ def test_a_missing_or_broken_trajectory_is_an_error(tmp_path: Path, content: str
     if content:
         (tmp_path / TRAJECTORY).write_text(content)
     assert "no trajectory" in adapter().parse_usage("", tmp_path).error
+
+
+def test_the_prompt_tells_mini_to_submit_instead_of_replying_with_a_summary() -> None:
+    prompt = str(adapter().request_document(request())["prompt"])
+    assert "submit the way your tool's instructions say" in prompt
+    assert "reply with a one-paragraph summary" not in prompt
+    assert prompt.count("\n5. ") == 1

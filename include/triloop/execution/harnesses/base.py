@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from triloop.domain.contracts import Budget, HarnessRequest, HarnessResult
 from triloop.domain.policy import HarnessPolicy
-from triloop.execution.harnesses.prompt import build_prompt
+from triloop.execution.harnesses.prompt import SUMMARY_RULE, build_prompt
 
 AGENT_COMMAND = ["agent", "--request", "/out/request.json", "--out", "/out"]
 PROMPT = "{prompt}"
@@ -141,6 +141,9 @@ class AgentHarness:
     def parse_usage(self, stdout: str, out: Path) -> Usage:
         raise NotImplementedError
 
+    finish_rule: ClassVar[str] = SUMMARY_RULE
+    """Rule 5 of the prompt: how the agent ends its run."""
+
     stdin_prompt: ClassVar[bool] = False
     """Whether the CLI reads the prompt on stdin."""
 
@@ -161,7 +164,7 @@ class AgentHarness:
             "argv": self.argv(request),
             "env": env,
             "pass_env": [self.api_key_env],
-            "prompt": build_prompt(request),
+            "prompt": build_prompt(request, self.finish_rule),
             "stdin_prompt": self.stdin_prompt,
             "runtime_limit_s": request.budget.max_runtime_s,
             "exclude": list(self.exclude),

@@ -48,6 +48,11 @@ PROXY_BUDGET = re.compile(r"token budget of \d+ exhausted")
 class MiniSweAgentHarness(AgentHarness):
     name = "mini-swe-agent"
     default_key_env = "OPENAI_API_KEY"
+    # mini ends a run when the agent submits; its own instructions say how.
+    finish_rule = (
+        "5. When done, submit the way your tool's instructions say; before that, say in one"
+        " paragraph what you changed and why."
+    )
 
     def __init__(
         self,
