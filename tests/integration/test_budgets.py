@@ -27,7 +27,7 @@ from triloop.store.models import (
     Ticket,
 )
 
-from tests.support.rows import RUFF, host_scan
+from tests.support.rows import autofix_on_host, host_scan
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,17 +54,7 @@ def _result(request: HarnessRequest, status: str, **fields: Any) -> None:
 
 def _real_patch(request: HarnessRequest) -> None:
     """What the autofix harness leaves: ruff's fix of the ticket's rule, as a diff."""
-    subprocess.run(
-        [RUFF, "check", "--fix", "--no-cache", "--select", request.rule, *request.paths],
-        cwd=request.workspace,
-        capture_output=True,
-        check=False,
-    )
-    diff = subprocess.run(
-        ["git", "diff"], cwd=request.workspace, capture_output=True, text=True, check=True
-    ).stdout
-    assert diff
-    Path(request.output_dir, "patch.diff").write_text(diff)
+    assert autofix_on_host(request)
 
 
 def _meter(request: HarnessRequest, tokens: int, over: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,9 +17,7 @@ from triloop.onboarding import OnboardingError, materialise_sample, onboard
 from triloop.store.ledger import Actor
 from triloop.store.models import Effect, LedgerEntry, PullRequest, Repo, Scan, Ticket
 
-from tests.support.rows import host_scan
-
-RUFF = str(Path(sys.executable).with_name("ruff"))
+from tests.support.rows import RUFF, autofix_on_host, host_scan
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -232,16 +229,7 @@ def _open_pr(app: App, first) -> tuple[str, int]:  # type: ignore[no-untyped-def
     from triloop.execution.service import finish, prepare
 
     request = prepare(app, first, _actor("exec-1", "prepare"))
-    subprocess.run(
-        [RUFF, "check", "--fix", "--no-cache", "--select", request.rule, *request.paths],
-        cwd=request.workspace,
-        capture_output=True,
-        check=False,
-    )
-    diff = subprocess.run(
-        ["git", "diff"], cwd=request.workspace, capture_output=True, text=True, check=True
-    ).stdout
-    Path(request.output_dir, "patch.diff").write_text(diff)
+    autofix_on_host(request)
     Path(request.output_dir, "result.json").write_text(
         json.dumps(
             {

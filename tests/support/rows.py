@@ -9,7 +9,7 @@ from pathlib import Path
 
 from triloop.bootstrap import App
 from triloop.discovery.service import ingest_scan, prepare_scan
-from triloop.domain.contracts import RepoRef
+from triloop.domain.contracts import HarnessRequest, RepoRef
 from triloop.store.ledger import Actor
 from triloop.store.models import Repo, Ticket
 
@@ -69,3 +69,21 @@ def git_repo(root: Path, files: dict[str, str]) -> Path:
     ):
         subprocess.run(["git", *args], cwd=src, check=True)
     return src
+
+
+def autofix_on_host(request: HarnessRequest) -> str:
+    """What the autofix harness does, on the host: ruff's fix of the ticket's rule, as a diff.
+
+    The diff is also left where the harness leaves it (``patch.diff`` in the output dir).
+    """
+    subprocess.run(
+        [RUFF, "check", "--fix", "--no-cache", "--select", request.rule, *request.paths],
+        cwd=request.workspace,
+        capture_output=True,
+        check=False,
+    )
+    diff = subprocess.run(
+        ["git", "diff"], cwd=request.workspace, capture_output=True, text=True, check=True
+    ).stdout
+    Path(request.output_dir, "patch.diff").write_text(diff)
+    return diff
