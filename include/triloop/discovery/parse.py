@@ -30,7 +30,7 @@ class ScanOutputError(ValueError):
     """Scanner output is missing or malformed."""
 
 
-def _load(path: Path) -> Any:
+def load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
@@ -39,7 +39,7 @@ def _load(path: Path) -> Any:
         raise ScanOutputError(f"scanner output {path} is not valid JSON: {exc}") from exc
 
 
-def _relative(filename: str, where: Path) -> str:
+def relative_path(filename: str, where: Path) -> str:
     rel = filename.removeprefix(CONTAINER_ROOT).removeprefix("./")
     if rel.startswith("/") or ".." in Path(rel).parts:
         raise ScanOutputError(f"scanner output {where} names a path outside the repo: {filename}")
@@ -80,14 +80,15 @@ def _context(checkout: Path, rel: str, line: int) -> tuple[str, str]:
     return symbol, code
 
 
-def _finding(repo_id: str, checkout: Path, **fields: Any) -> Finding:
+def make_finding(repo_id: str, checkout: Path, **fields: Any) -> Finding:
+    """A Finding with its enclosing symbol, source line and fingerprint read from the checkout."""
     symbol, code = _context(checkout, fields["path"], fields["line"])
     fp = finding_fingerprint(repo_id, fields["rule"], fields["path"], symbol, code)
     return Finding(symbol=symbol, code=code, fingerprint=fp, **fields)
 
 
 def parse_ruff(path: Path, repo_id: str, checkout: Path) -> list[Finding]:
-    data = _load(path)
+    data = load_json(path)
     if not isinstance(data, list):
         raise ScanOutputError(f"scanner output {path}: expected a JSON list of ruff diagnostics")
     findings = []
@@ -95,12 +96,12 @@ def parse_ruff(path: Path, repo_id: str, checkout: Path) -> list[Finding]:
         try:
             fix = item.get("fix") or {}
             findings.append(
-                _finding(
+                make_finding(
                     repo_id,
                     checkout,
                     tool="ruff",
                     rule=str(item["code"] or "syntax-error"),
-                    path=_relative(str(item["filename"]), path),
+                    path=relative_path(str(item["filename"]), path),
                     line=int(item["location"]["row"]),
                     message=str(item["message"]),
                     severity="low",
@@ -113,19 +114,19 @@ def parse_ruff(path: Path, repo_id: str, checkout: Path) -> list[Finding]:
 
 
 def parse_semgrep(path: Path, repo_id: str, checkout: Path) -> list[Finding]:
-    data = _load(path)
+    data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise ScanOutputError(f"scanner output {path}: expected a semgrep JSON report")
     findings = []
     for item in data["results"]:
         try:
             findings.append(
-                _finding(
+                make_finding(
                     repo_id,
                     checkout,
                     tool="semgrep",
                     rule=str(item["check_id"]).removeprefix(SEMGREP_RULE_PREFIX),
-                    path=_relative(str(item["path"]), path),
+                    path=relative_path(str(item["path"]), path),
                     line=int(item["start"]["line"]),
                     message=str(item["extra"]["message"]).strip(),
                     severity=_SEMGREP_SEVERITY.get(str(item["extra"].get("severity")), "medium"),
@@ -140,7 +141,7 @@ def parse_semgrep(path: Path, repo_id: str, checkout: Path) -> list[Finding]:
 
 def parse_scan_dir(out_dir: Path, repo_id: str, checkout: Path) -> list[Finding]:
     """All findings of one sandbox ``scan`` run (ruff.json, semgrep.json, result.json)."""
-    result = _load(out_dir / "result.json")
+    result = load_json(out_dir / "result.json")
     tools = result.get("tools", {}) if isinstance(result, dict) else {}
     for tool in ("ruff", "semgrep"):
         status = tools.get(tool)

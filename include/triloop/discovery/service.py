@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triloop.bootstrap import App
-from triloop.discovery.parse import parse_scan_dir
+from triloop.discovery.scanners import ScanContext, run_scanners
 from triloop.domain.contracts import Finding, RepoRef, ScanRequest
 from triloop.domain.fingerprint import ticket_id_for, ticket_key
 from triloop.domain.policy import Policy
@@ -64,8 +64,27 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
         )
         if done is not None:
             return list(done.new_ticket_ids)
-    findings = parse_scan_dir(Path(request.output_dir), request.repo_id, Path(request.workspace))
+    ctx = ScanContext(
+        repo_id=request.repo_id,
+        checkout=Path(request.workspace),
+        output_dir=Path(request.output_dir),
+        policy=app.policy,
+        head_sha=request.head_sha,
+    )
+    findings, failures = run_scanners(ctx)
     with app.uow() as session:
+        for scanner, error in sorted(failures.items()):
+            # One scanner's bad input costs only its own findings; the others land.
+            record(
+                session,
+                actor,
+                "discovery.scanner_failed",
+                repo_id=request.repo_id,
+                idempotency_key=f"{key}:{scanner}",
+                outcome="error",
+                error=error,
+                payload={"scanner": scanner, "head_sha": request.head_sha},
+            )
         groups = group_findings(request.repo_id, findings)
         created = [
             tid
@@ -93,6 +112,7 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
                 "findings": len(findings),
                 "tickets": len(groups),
                 "new_tickets": created,
+                "failed_scanners": sorted(failures),
             },
         )
     return created

@@ -34,10 +34,15 @@ class Contract(BaseModel):
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
 
+ScannerName = Literal[
+    "ruff", "semgrep", "pytest", "coverage", "osv", "licenses", "errorlog", "outdated"
+]
+
+
 class Finding(Contract):
     """One problem a scanner reported, normalised across tools."""
 
-    tool: Literal["ruff", "semgrep"] = Field(description="Scanner that reported it")
+    tool: ScannerName = Field(description="Scanner that reported it")
     rule: str = Field(description="Rule id, e.g. F401 or triloop.python.eval-use")
     path: str = Field(description="Path relative to the repository root")
     line: int = Field(ge=0, description="1-based line of the finding")
@@ -47,6 +52,15 @@ class Finding(Contract):
     symbol: str = Field(default="", description="Enclosing function or class, if known")
     code: str = Field(default="", description="The offending source line, stripped")
     fingerprint: str = Field(default="", description="Stable id across line shifts")
+    group_key: str = Field(
+        default="",
+        description="Root cause shared by findings fixed together (a stack signature, an"
+        " advisory's package); empty: grouped by rule and path",
+    )
+    data: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Scanner figures (installed and fixed version, license, rate per hour, ...)",
+    )
 
 
 class TicketView(Contract):

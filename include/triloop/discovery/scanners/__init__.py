@@ -1,0 +1,37 @@
+"""Every scanner discovery runs, and running them so one bad input costs only its own findings."""
+
+from __future__ import annotations
+
+import logging
+
+from triloop.discovery.scanners.base import ScanContext, Scanner, ScannerError
+from triloop.discovery.scanners.sandbox_tools import RUFF, SEMGREP
+from triloop.domain.contracts import Finding
+
+log = logging.getLogger(__name__)
+
+# Add a scanner here (one module each under triloop.discovery.scanners).
+SCANNERS: tuple[Scanner, ...] = (RUFF, SEMGREP)
+
+
+def run_scanners(
+    ctx: ScanContext, scanners: tuple[Scanner, ...] = SCANNERS
+) -> tuple[list[Finding], dict[str, str]]:
+    """(findings of every scanner that worked, {scanner: error} for those that did not)."""
+    findings: list[Finding] = []
+    failures: dict[str, str] = {}
+    for scanner in scanners:
+        if not scanner.applies(ctx):
+            continue
+        try:
+            found = scanner.scan(ctx)
+        except ScannerError as exc:
+            log.error("repo %s: %s", ctx.repo_id, exc)
+            failures[scanner.name] = str(exc)
+            continue
+        log.info("repo %s: %s found %d", ctx.repo_id, scanner.name, len(found))
+        findings.extend(found)
+    return findings, failures
+
+
+__all__ = ["SCANNERS", "ScanContext", "Scanner", "ScannerError", "run_scanners"]
