@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,10 +253,23 @@ def build_image(base: str, digest: str, toolchain: str, offline: bool) -> None:
     step(f"docker build {IMAGE}:{digest}", started)
 
 
-def remove_stale_tags(repo: str, current: str) -> None:
-    """Untag earlier builds; an image a container still uses stays (docker refuses)."""
-    for tag in docker("image", "ls", "--format", "{{.Tag}}", repo).split():
-        if tag not in (current, "latest"):
+# Builds younger than this stay: another checkout on the same engine (a CI clone next to a
+# working tree) may be running tests on its own content hash right now.
+STALE_AFTER_S = 6 * 3600
+
+
+def remove_stale_tags(repo: str, current: str, now: float | None = None) -> None:
+    """Untag builds older than STALE_AFTER_S; one a container uses stays (docker refuses)."""
+    listing = docker("image", "ls", "--format", "{{.Tag}}\t{{.CreatedAt}}", repo)
+    for line in listing.splitlines():
+        tag, _, created = line.partition("\t")
+        if tag in (current, "latest", "<none>"):
+            continue
+        try:  # "2026-11-29 11:28:52 +0000 UTC"
+            born = datetime.strptime(created[:25], "%Y-%m-%d %H:%M:%S %z").timestamp()
+        except ValueError:
+            continue  # an unreadable date: keep the tag rather than guess
+        if (now or time.time()) - born > STALE_AFTER_S:
             subprocess.run(["docker", "image", "rm", f"{repo}:{tag}"], capture_output=True)
 
 
