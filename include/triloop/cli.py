@@ -9,22 +9,20 @@ import json
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from triloop.bootstrap import App, bootstrap
 from triloop.domain.policy import PolicyError
 from triloop.domain.states import IllegalTransition
-from triloop.execution.budgets import overview, reset_breaker
+from triloop.execution.budgets import reset_breaker
 from triloop.janitor.service import requeue
 from triloop.onboarding import OnboardingError, materialise_sample, onboard
+from triloop.status import StatusReport, read_status
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor
-from triloop.store.models import LedgerEntry, PullRequest, Repo, Ticket
+from triloop.store.models import LedgerEntry
 from triloop.store.schema import HEAD, SchemaError
 from triloop.store.tickets import TicketNotFound
-
-LOOPS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
 
 
 def _actor() -> Actor:
@@ -49,65 +47,50 @@ def cmd_onboard(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_status(app: App, _args: argparse.Namespace) -> int:
-    with app.uow() as session:
-        repos = session.scalars(select(Repo).order_by(Repo.id)).all()
-        by_state = session.execute(
-            select(Ticket.state, func.count()).group_by(Ticket.state).order_by(Ticket.state)
-        ).all()
-        prs = session.scalars(select(PullRequest).order_by(PullRequest.id)).all()
-        print(f"database: {app.settings.db_url}")
-        print(f"repositories: {', '.join(r.id for r in repos) or 'none onboarded'}")
-        print("tickets by state:")
-        for state, count in by_state:
-            print(f"  {state:<18} {count}")
-        if not by_state:
-            print("  (no tickets yet)")
-        open_prs = [p for p in prs if p.state == "open"]
-        merged = [p for p in prs if p.state == "merged"]
-        print(f"pull requests: {len(open_prs)} open, {len(merged)} merged, {len(prs)} total")
-        for pr in open_prs:
-            print(f"  open   {pr.repo_id}#{pr.number} {pr.branch} {pr.title[:70]}")
-        for pr in merged[-10:]:
-            print(f"  merged {pr.repo_id}#{pr.number} {pr.branch} -> {(pr.merge_sha or '')[:12]}")
-        dead = session.scalars(
-            select(Ticket).where(Ticket.state == "dead_letter").order_by(Ticket.updated_at)
-        ).all()
-        if dead:
-            print(f"dead letters ({len(dead)}; requeue with `triloop requeue TICKET_ID`):")
-            for ticket in dead:
-                print(f"  {ticket.id} {ticket.title[:50]}: {(ticket.last_error or '')[:100]}")
-        _print_budgets(app, session)
-        print("last run of each loop:")
-        for dag_id in LOOPS:
-            last = session.scalar(
-                select(LedgerEntry)
-                .where(LedgerEntry.dag_id == dag_id)
-                .order_by(LedgerEntry.id.desc())
-                .limit(1)
-            )
-            seen = f"{last.at:%Y-%m-%d %H:%M:%S} {last.run_id} ({last.action})" if last else "never"
-            print(f"  {dag_id:<20} {seen}")
+    report = read_status(app)
+    print(f"database: {report.database}")
+    print(f"repositories: {', '.join(report.repos) or 'none onboarded'}")
+    print("tickets by state:")
+    for state, count in report.tickets_by_state.items():
+        print(f"  {state:<18} {count}")
+    if not report.tickets_by_state:
+        print("  (no tickets yet)")
+    prs = report.pull_requests
+    print(f"pull requests: {prs['open']} open, {prs['merged']} merged, {prs['total']} total")
+    for pr in report.open_pull_requests:
+        print(f"  open   {pr.repo_id}#{pr.number} {pr.branch} {pr.title[:70]}")
+    for pr in report.merged_pull_requests:
+        print(f"  merged {pr.repo_id}#{pr.number} {pr.branch} -> {pr.merge_sha[:12]}")
+    if report.dead_letters:
+        print(
+            f"dead letters ({len(report.dead_letters)}; requeue with `triloop requeue TICKET_ID`):"
+        )
+        for ticket in report.dead_letters:
+            print(f"  {ticket.id} {ticket.title[:50]}: {ticket.reason[:100]}")
+    _print_budgets(report)
+    print("last run of each loop:")
+    for dag_id, seen in report.last_runs.items():
+        print(f"  {dag_id:<20} {seen or 'never'}")
     return 0
 
 
-def _print_budgets(app: App, session: Session) -> None:
+def _print_budgets(report: StatusReport) -> None:
     """The breaker, today's spend against the daily limits, tickets a budget stopped."""
-    view = overview(session, app)
-    print(f"circuit breaker: {view.breaker}")
-    limits = app.policy.budgets
+    print(f"circuit breaker: {report.breaker.line}")
+    spend = report.spend
     print(
-        f"spend on {view.day} (UTC): {view.spend.total_usd:.2f} of "
-        f"{limits.global_daily_cost_usd:.2f} USD globally"
+        f"spend on {spend.day} (UTC): {spend.total_usd:.2f} of "
+        f"{spend.global_limit_usd:.2f} USD globally"
     )
-    for repo, usd in sorted(view.spend.per_repo_usd.items()):
-        print(f"  {repo:<18} {usd:.2f} of {limits.repo_daily_cost_usd:.2f} USD")
-    if view.needs_human:
+    for repo, usd in spend.per_repo_usd.items():
+        print(f"  {repo:<18} {usd:.2f} of {spend.repo_limit_usd:.2f} USD")
+    if report.needs_human:
         print(
-            f"needs human ({len(view.needs_human)}; over a budget: "
+            f"needs human ({len(report.needs_human)}; over a budget: "
             "`triloop requeue TICKET_ID` after raising the limit, or resolve it):"
         )
-        for ticket_id, title, why in view.needs_human:
-            print(f"  {ticket_id} {title[:50]}: {why[:140]}")
+        for ticket in report.needs_human:
+            print(f"  {ticket.id} {ticket.title[:50]}: {ticket.reason[:140]}")
 
 
 def cmd_breaker(app: App, args: argparse.Namespace) -> int:

@@ -15,18 +15,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triloop.bootstrap import App
 from triloop.domain import breaker
 from triloop.domain.budget import (
-    DailySpend,
     Usage,
     daily_verdict,
     exceeded,
     ticket_budget,
-    utc_day,
 )
 from triloop.domain.contracts import Budget, Claim, HarnessRequest, HarnessResult
 from triloop.domain.states import TicketState
@@ -242,38 +239,3 @@ def reset_breaker(app: App, actor: Actor) -> str:
         source = row.state
         breaker_store.move(session, row, "reset", f"reset by {actor.name}", actor)
         return f"circuit breaker reset: {source} -> closed"
-
-
-@dataclass(frozen=True)
-class Overview:
-    """What ``triloop status`` shows about budgets and the breaker."""
-
-    breaker: str
-    day: str
-    spend: DailySpend
-    needs_human: list[tuple[str, str, str]]
-
-
-def overview(session: Session, app: App) -> Overview:
-    """The breaker's state (why, and when it half-opens), today's spend, needs-human tickets."""
-    now = datetime.now(UTC)
-    view = breaker_store.view(breaker_store.load(session, lock=False))
-    if view.state is breaker.BreakerState.OPEN:
-        due = breaker.half_opens_at(view, app.policy.circuit_breaker)
-        line = f"open ({view.reason}); half-opens at {due:%Y-%m-%d %H:%M:%S} UTC"
-    elif view.state is breaker.BreakerState.HALF_OPEN:
-        trial = view.trial_ticket or "none yet"
-        line = f"half_open: trial ticket {trial}, a success closes it ({view.reason})"
-    else:
-        line = "closed"
-    stopped = session.scalars(
-        select(Ticket)
-        .where(Ticket.state == TicketState.NEEDS_HUMAN.value)
-        .order_by(Ticket.updated_at)
-    ).all()
-    return Overview(
-        breaker=line,
-        day=utc_day(now)[0].date().isoformat(),
-        spend=runs.daily_spend(session, now),
-        needs_human=[(t.id, t.title, t.last_error or "") for t in stopped],
-    )
