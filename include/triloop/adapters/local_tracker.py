@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from triloop.adapters.protocols import TrackerError, TrackerIssue
+from triloop.adapters.protocols import RESOLUTIONS, TrackerError, TrackerIssue
 from triloop.domain.contracts import RepoRef
 from triloop.store import effects
 from triloop.store.models import Ticket
@@ -43,13 +43,19 @@ class LocalTracker:
             body=str(shown["body"]),
             state="closed" if closed else "open",
             close_reason=str(closed["reason"]) if closed else None,
+            resolution=str(closed.get("resolution", "completed")) if closed else None,
         )
 
-    def close(self, repo: RepoRef, ticket_id: str, *, reason: str) -> TrackerIssue:
+    def close(
+        self, repo: RepoRef, ticket_id: str, *, reason: str, resolution: str = "completed"
+    ) -> TrackerIssue:
+        if resolution not in RESOLUTIONS:
+            raise TrackerError(f"resolution {resolution!r} is not one of {list(RESOLUTIONS)}")
         if self.get(repo, ticket_id) is None:
             raise TrackerError(f"ticket {ticket_id!r} was never published in {repo.repo_id!r}")
         key = _key("tracker-close", repo, ticket_id)
-        effects.once(self.session, key, "tracker_close", lambda: {"reason": reason})
+        record = {"reason": reason, "resolution": resolution}
+        effects.once(self.session, key, "tracker_close", lambda: record)
         issue = self.get(repo, ticket_id)
         assert issue is not None
         return issue

@@ -72,23 +72,39 @@ class TrackerIssue:
     body: str
     state: str  # "open" or "closed"
     close_reason: str | None = None
+    resolution: str | None = None  # when closed: "completed" or "not_planned"
+
+
+RESOLUTIONS = ("completed", "not_planned")
 
 
 class TrackerError(RuntimeError):
-    """The tracker refused or failed an operation."""
+    """The tracker refused or failed an operation.
+
+    ``transient`` tells retry policies apart (a 5xx or a rate limit: retry; a 404, 422 or bad
+    credentials: fail now); ``status`` is the tracker's HTTP status where it gave one.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
 
 
 class Tracker(Protocol):
     """Where tickets are shown to people (the factory DB itself, or an issue tracker).
 
-    Idempotent by ticket id: publishing a ticket twice shows it once, closing twice is one close.
+    Idempotent by ticket id: publishing a ticket twice shows it once, closing twice is one close
+    (the first reason and resolution stay). ``resolution`` is one of :data:`RESOLUTIONS`.
     """
 
     def publish(self, repo: RepoRef, ticket_id: str, *, title: str, body: str) -> TrackerIssue: ...
 
     def get(self, repo: RepoRef, ticket_id: str) -> TrackerIssue | None: ...
 
-    def close(self, repo: RepoRef, ticket_id: str, *, reason: str) -> TrackerIssue: ...
+    def close(
+        self, repo: RepoRef, ticket_id: str, *, reason: str, resolution: str = "completed"
+    ) -> TrackerIssue: ...
 
 
 class Harness(Protocol):
