@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from triloop.domain.contracts import Finding, Severity
-from triloop.domain.fingerprint import finding_fingerprint
+from triloop.domain.fingerprint import finding_fingerprint, statement_at
 
 CONTAINER_ROOT = "/workspace/"
 # semgrep prefixes rule ids with the rules file's directory (/opt/triloop/semgrep in the image).
@@ -67,23 +67,26 @@ def _symbols(source: str) -> tuple[tuple[int, int, str], ...]:
     return tuple(spans)
 
 
-def _context(checkout: Path, rel: str, line: int) -> tuple[str, str]:
-    """(enclosing symbol, source line) read from the host checkout, not from the tool."""
+def _context(checkout: Path, rel: str, line: int) -> tuple[str, str, str]:
+    """(enclosing symbol, source line, whole statement) read from the host checkout."""
     try:
         source = (checkout / rel).read_text(errors="replace")
     except OSError:
-        return "", ""
+        return "", "", ""
     lines = source.splitlines()
     code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
     inner = [s for s in _symbols(source) if s[0] <= line <= s[1]]
     symbol = max(inner, key=lambda s: s[0])[2] if inner else "<module>"
-    return symbol, code
+    return symbol, code, statement_at(source, line)
 
 
 def make_finding(repo_id: str, checkout: Path, **fields: Any) -> Finding:
-    """A Finding with its enclosing symbol, source line and fingerprint read from the checkout."""
-    symbol, code = _context(checkout, fields["path"], fields["line"])
-    fp = finding_fingerprint(repo_id, fields["rule"], fields["path"], symbol, code)
+    """A Finding with its enclosing symbol, source line and fingerprint read from the checkout.
+
+    The fingerprint hashes the whole statement, so a formatter splitting it keeps it.
+    """
+    symbol, code, statement = _context(checkout, fields["path"], fields["line"])
+    fp = finding_fingerprint(repo_id, fields["rule"], fields["path"], symbol, statement)
     return Finding(symbol=symbol, code=code, fingerprint=fp, **fields)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from pathlib import Path
 
 from sqlalchemy import select
@@ -11,16 +10,15 @@ from sqlalchemy.orm import Session
 
 from triloop.bootstrap import App
 from triloop.discovery.scanners import ScanContext, run_scanners
+from triloop.discovery.upsert import upsert_groups
 from triloop.domain.contracts import Finding, RepoRef, ScanRequest
-from triloop.domain.fingerprint import ticket_id_for, ticket_key
+from triloop.domain.grouping import group_findings
 from triloop.domain.policy import Policy
-from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
-from triloop.store.models import Repo, Scan, Ticket
+from triloop.store.models import Repo, Scan
 from triloop.workspace import make_workspace
 
 log = logging.getLogger(__name__)
-SEVERITY_WEIGHT = {"info": 0.5, "low": 1.0, "medium": 3.0, "high": 8.0, "critical": 20.0}
 
 
 def active_repos(app: App) -> list[RepoRef]:
@@ -85,19 +83,14 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
                 error=error,
                 payload={"scanner": scanner, "head_sha": request.head_sha},
             )
-        groups = group_findings(request.repo_id, findings)
-        created = [
-            tid
-            for tkey, items in sorted(groups.items())
-            if (tid := _upsert(session, app.policy, request.repo_id, tkey, items, actor))
-        ]
+        created, keys = upsert_findings(session, app.policy, request.repo_id, findings, actor)
         session.add(
             Scan(
                 repo_id=request.repo_id,
                 idempotency_key=key,
                 head_sha=request.head_sha,
                 finding_count=len(findings),
-                ticket_keys=sorted(groups),
+                ticket_keys=keys,
                 new_ticket_ids=created,
             )
         )
@@ -110,7 +103,7 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
             payload={
                 "head_sha": request.head_sha,
                 "findings": len(findings),
-                "tickets": len(groups),
+                "tickets": len(keys),
                 "new_tickets": created,
                 "failed_scanners": sorted(failures),
             },
@@ -118,70 +111,13 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
     return created
 
 
-def group_findings(repo_id: str, findings: list[Finding]) -> dict[str, list[Finding]]:
-    """Findings of one rule in one file are fixed together: one ticket each."""
-    groups: dict[str, list[Finding]] = defaultdict(list)
-    for finding in findings:
-        groups[ticket_key(repo_id, finding.rule, finding.path)].append(finding)
-    return groups
+def upsert_findings(
+    session: Session, policy: Policy, repo_id: str, findings: list[Finding], actor: Actor
+) -> tuple[list[str], list[str]]:
+    """Group, score and upsert one scan's findings in the caller's transaction.
 
-
-def _upsert(
-    session: Session, policy: Policy, repo_id: str, key: str, items: list[Finding], actor: Actor
-) -> str | None:
-    first = items[0]
-    priority = sum(SEVERITY_WEIGHT[f.severity] for f in items)
-    payload = [f.model_dump(mode="json") for f in items]
-    existing = session.scalar(select(Ticket).where(Ticket.key == key))
-    if existing is not None:
-        existing.findings, existing.priority = payload, priority
-        return None
-    autofixable = (
-        policy.autonomy_for(repo_id) > 0
-        and first.tool == "ruff"
-        and policy.autofix_allows(first.rule)
-        and all(f.fixable for f in items)
-    )
-    # What autofix cannot fix goes to the policy's agent harness, if one is configured.
-    agent = policy.agent_harness if policy.autonomy_for(repo_id) > 0 else None
-    harness = "autofix" if autofixable else agent
-    count = f" ({len(items)} findings)" if len(items) > 1 else ""
-    ticket = Ticket(
-        id=ticket_id_for(key),
-        key=key,
-        repo_id=repo_id,
-        tool=first.tool,
-        rule=first.rule,
-        path=first.path,
-        title=f"{first.rule} in {first.path}: {first.message}{count}",
-        severity=max((f.severity for f in items), key=SEVERITY_WEIGHT.__getitem__),
-        harness=harness,
-        state="new",
-        priority=priority,
-        findings=payload,
-    )
-    session.add(ticket)
-    session.flush()
-    record(
-        session,
-        actor,
-        "ticket.create",
-        repo_id=repo_id,
-        ticket_id=ticket.id,
-        to_state="new",
-        idempotency_key=f"ticket:{key}",
-        payload={"rule": first.rule},
-    )
-    event = "triage_ready" if harness else "triage_hold"
-    ticket_store.transition(
-        session,
-        ticket,
-        event,
-        actor,
-        payload={
-            "reason": f"{harness} harness applies"
-            if harness
-            else "no harness configured for this rule"
-        },
-    )
-    return ticket.id
+    Returns (ids of the tickets created, keys of every ticket the scan holds).
+    """
+    groups = group_findings(repo_id, findings, policy.grouping)
+    created = upsert_groups(session, policy, repo_id, groups, actor)
+    return created, [g.key for g in groups]

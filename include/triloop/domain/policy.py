@@ -18,6 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from triloop.domain.grouping import GroupingRules
+from triloop.domain.value import ValueRules
+
 
 class PolicyError(ValueError):
     """The policy file is missing or invalid; the message names the file and the field."""
@@ -182,6 +185,12 @@ class Policy(BaseModel):
         default_factory=dict, description="Per-harness image, egress allowlist and API key"
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
+    grouping: GroupingRules = Field(
+        default_factory=GroupingRules, description="How findings become tickets"
+    )
+    value: ValueRules = Field(
+        default_factory=ValueRules, description="Weights of the value function ranking tickets"
+    )
 
     def autonomy_for(self, repo_id: str) -> int:
         repo = self.repos.get(repo_id)

@@ -78,6 +78,16 @@ class Ticket(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The value function's figures (triloop.domain.value); priority holds expected_value.
+    confidence: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    impact: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    blast_files: Mapped[int] = mapped_column(default=0, server_default="0")
+    blast_modules: Mapped[int] = mapped_column(default=0, server_default="0")
+    effort: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    expected_value: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    grouping: Mapped[str] = mapped_column(
+        String(32), default="rule_path", server_default="rule_path", doc="Grouping strategy"
+    )
 
 
 class PullRequest(Base):

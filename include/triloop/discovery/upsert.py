@@ -1,0 +1,213 @@
+"""Turn a scan's ticket groups into ticket rows, in bulk, inside the caller's transaction.
+
+Existing tickets are loaded by key in chunks; new ones are inserted and existing ones updated
+with one executemany each (Core statements, no ORM object per ticket). Each new ticket still
+gets its own ``ticket.create`` ledger row and its own triage row (``ticket.triage_ready``,
+``ticket.triage_hold`` or whatever the screen decided), written with ``record_many``.
+
+The screen (:data:`Screen`) is where suppression decides, once per candidate group, before
+anything is written: it returns a :class:`Verdict` (an event and its reason) or None (default
+triage for a new ticket, no move for an existing one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from triloop.domain.contracts import Finding
+from triloop.domain.fingerprint import ticket_id_for
+from triloop.domain.grouping import TicketGroup
+from triloop.domain.policy import Policy
+from triloop.domain.states import next_state
+from triloop.domain.value import TicketValue, score
+from triloop.store import tickets as ticket_store
+from triloop.store.ledger import Actor, record_many
+from triloop.store.models import Ticket, utcnow
+
+log = logging.getLogger(__name__)
+CHUNK = 1000  # keys per IN (...) when loading existing tickets
+SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One group on its way to becoming (or updating) a ticket."""
+
+    group: TicketGroup
+    ticket_id: str
+    value: TicketValue
+    harness: str | None
+    state: str | None  # the existing ticket's state; None: the ticket is new
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A screen's decision: the event to apply (e.g. ``suppress``, ``reopen``) and why."""
+
+    event: str
+    reason: str
+
+
+Screen = Callable[[Session, Candidate], Verdict | None]
+"""Suppression's hook: called once per candidate in key order, inside the scan's transaction."""
+
+
+def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def existing_tickets(session: Session, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """{key: (ticket id, state)} of the tickets already holding ``keys``."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            select(Ticket.key, Ticket.id, Ticket.state).where(Ticket.key.in_(chunk))
+        )
+        found.update({key: (tid, state) for key, tid, state in rows})
+    return found
+
+
+def harness_for(policy: Policy, repo_id: str, findings: Sequence[Finding]) -> str | None:
+    """autofix when ruff can fix every finding and the policy allows the rule, else the agent."""
+    if policy.autonomy_for(repo_id) <= 0:
+        return None
+    autofixable = all(
+        f.tool == "ruff" and f.fixable and policy.autofix_allows(f.rule) for f in findings
+    )
+    # What autofix cannot fix goes to the policy's agent harness, if one is configured.
+    return "autofix" if autofixable else policy.agent_harness
+
+
+def candidates_for(
+    session: Session, policy: Policy, repo_id: str, groups: Sequence[TicketGroup]
+) -> list[Candidate]:
+    existing = existing_tickets(session, [g.key for g in groups])
+    out = []
+    for group in groups:
+        harness = harness_for(policy, repo_id, group.findings)
+        tid, state = existing.get(group.key, (ticket_id_for(group.key), None))
+        value = score(group.findings, policy.value, autofix=harness == "autofix")
+        out.append(Candidate(group, tid, value, harness, state))
+    return out
+
+
+def _title(group: TicketGroup) -> str:
+    first = group.findings[0]
+    files = len({f.path for f in group.findings})
+    where = group.path if group.strategy != "module" else f"{group.path}/"
+    count = f" ({len(group.findings)} findings" if len(group.findings) > 1 else ""
+    count += f" in {files} files)" if count and files > 1 else (")" if count else "")
+    part = f" [part {group.part + 1}]" if group.part else ""
+    return f"{first.rule} in {where}: {first.message}{count}{part}"
+
+
+def _figures(c: Candidate) -> dict[str, Any]:
+    return {
+        **c.value.columns(),
+        "priority": c.value.expected_value,
+        "findings": [f.model_dump(mode="json") for f in c.group.findings],
+        "grouping": c.group.strategy,
+    }
+
+
+def upsert_groups(
+    session: Session,
+    policy: Policy,
+    repo_id: str,
+    groups: Sequence[TicketGroup],
+    actor: Actor,
+    screen: Screen | None = None,
+) -> list[str]:
+    """Create or update one ticket per group; return the ids of the tickets created."""
+    candidates = candidates_for(session, policy, repo_id, groups)
+    # Suppression decides here, once per candidate group, before anything is written.
+    verdicts = {c.group.key: screen(session, c) for c in candidates} if screen else {}
+    new = [c for c in candidates if c.state is None]
+    old = [c for c in candidates if c.state is not None]
+    if old:
+        session.execute(
+            update(Ticket), [{"id": c.ticket_id, **_figures(c)} for c in old]
+        )  # bulk UPDATE by primary key (executemany)
+        for c in old:
+            if (verdict := verdicts.get(c.group.key)) is not None:
+                ticket = ticket_store.get(session, c.ticket_id)
+                ticket_store.transition(
+                    session, ticket, verdict.event, actor, payload={"reason": verdict.reason}
+                )
+    if new:
+        _insert_new(session, repo_id, new, verdicts, actor)
+    log.info("repo %s: %d new tickets, %d updated", repo_id, len(new), len(old))
+    return [c.ticket_id for c in new]
+
+
+def _triage(c: Candidate, verdict: Verdict | None) -> tuple[str, str]:
+    if verdict is not None:
+        return verdict.event, verdict.reason
+    if c.harness:
+        return "triage_ready", f"{c.harness} harness applies"
+    return "triage_hold", "no harness configured for this rule"
+
+
+def _insert_new(
+    session: Session,
+    repo_id: str,
+    new: list[Candidate],
+    verdicts: dict[str, Verdict | None],
+    actor: Actor,
+) -> None:
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    creates: list[dict[str, Any]] = []
+    triages: dict[str, list[dict[str, Any]]] = {}
+    for c in new:
+        event, reason = _triage(c, verdicts.get(c.group.key))
+        move = next_state("new", event)
+        first = c.group.findings[0]
+        rows.append(
+            {
+                "id": c.ticket_id,
+                "key": c.group.key,
+                "repo_id": repo_id,
+                "tool": first.tool,
+                "rule": first.rule,
+                "path": c.group.path,
+                "title": _title(c.group),
+                "severity": max((f.severity for f in c.group.findings), key=SEVERITY_ORDER.index),
+                "harness": c.harness,
+                "state": move.target.value,
+                "attempts": 0,
+                "attempts_base": 0,
+                "created_at": now,
+                "updated_at": now,
+                **_figures(c),
+            }
+        )
+        creates.append(
+            {
+                "repo_id": repo_id,
+                "ticket_id": c.ticket_id,
+                "to_state": "new",
+                "idempotency_key": f"ticket:{c.group.key}",
+                "payload": {"rule": first.rule, "grouping": c.group.strategy},
+            }
+        )
+        triages.setdefault(f"ticket.{event}", []).append(
+            {
+                "repo_id": repo_id,
+                "ticket_id": c.ticket_id,
+                "from_state": "new",
+                "to_state": move.target.value,
+                "payload": {"guard": move.guard, "reason": reason},
+            }
+        )
+    session.execute(insert(Ticket), rows)
+    record_many(session, actor, "ticket.create", creates)
+    for action, batch in sorted(triages.items()):
+        record_many(session, actor, action, batch)
