@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -155,9 +156,67 @@ class HarnessPolicy(BaseModel):
         return self
 
 
+class HostScannerPolicy(BaseModel):
+    """Scanners that read data on the host (no repository code runs): advisories and an index.
+
+    Each is off until its source is set. Error logs are per repository (repos.ID.error_logs).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    osv_database: str | None = Field(
+        default=None,
+        description="Absolute path of a directory or .zip of OSV JSON advisories (e.g. osv.dev's"
+        " PyPI all.zip); None: the osv scanner is off",
+    )
+    package_index: str | None = Field(
+        default=None,
+        description="PEP 503 simple index base URL (https://, http:// or file://); None: the"
+        " outdated scanner is off",
+    )
+    index_timeout_s: float = Field(default=10.0, gt=0, description="Seconds per index page")
+    outdated_gaps: list[Literal["major", "minor", "patch"]] = Field(
+        default=["major", "minor", "patch"],  # pydantic copies a mutable default per instance
+        description="Which gaps between a pin and the newest release the outdated scanner reports",
+    )
+    python_version: str | None = Field(
+        default=None,
+        description="Target Python (e.g. 3.11): releases whose data-requires-python excludes it"
+        " do not count as newer; None: every release counts",
+    )
+    errorlog_window_hours: float = Field(
+        default=24.0, gt=0, description="Hours (ending at the log's newest event) a rate covers"
+    )
+
+    @field_validator("osv_database")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_absolute():
+            raise ValueError(f"osv_database {value!r} must be an absolute path")
+        return value
+
+    @field_validator("package_index")
+    @classmethod
+    def _index_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https", "file"):
+            raise ValueError(f"package_index {value!r} must be an http(s):// or file:// URL")
+        return value
+
+
 class RepoPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     autonomy_level: int = Field(default=1, ge=0, le=3, description="0 observe .. 3 merge medium")
+    error_logs: str | None = Field(
+        default=None,
+        description="Absolute path of this repo's JSON-lines error log or Sentry-style event"
+        " export; None: the errorlog scanner is off for it",
+    )
+
+    @field_validator("error_logs")
+    @classmethod
+    def _absolute_log(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_absolute():
+            raise ValueError(f"error_logs {value!r} must be an absolute path")
+        return value
 
 
 class Policy(BaseModel):
@@ -183,6 +242,10 @@ class Policy(BaseModel):
     circuit_breaker: CircuitBreakerRules = Field(default_factory=CircuitBreakerRules)
     harnesses: dict[str, HarnessPolicy] = Field(
         default_factory=dict, description="Per-harness image, egress allowlist and API key"
+    )
+    host_scanners: HostScannerPolicy = Field(
+        default_factory=HostScannerPolicy,
+        description="Sources of the host-side scanners (OSV advisories, a package index)",
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
     grouping: GroupingRules = Field(

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 
 from triloop.discovery.scanners.base import ScanContext, Scanner, ScannerError
+from triloop.discovery.scanners.errorlog import ERRORLOG
+from triloop.discovery.scanners.osv import OSV
+from triloop.discovery.scanners.outdated import OUTDATED
 from triloop.discovery.scanners.sandbox_tools import RUFF, SEMGREP
 from triloop.domain.contracts import Finding
 
 log = logging.getLogger(__name__)
 
 # Add a scanner here (one module each under triloop.discovery.scanners).
-SCANNERS: tuple[Scanner, ...] = (RUFF, SEMGREP)
+# Host-side scanners (osv, outdated, errorlog) read data on the host and run no repository code.
+SCANNERS: tuple[Scanner, ...] = (RUFF, SEMGREP, OSV, OUTDATED, ERRORLOG)
 
 
 def run_scanners(
