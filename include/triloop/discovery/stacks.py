@@ -19,7 +19,7 @@ from typing import Any
 
 Resolve = Callable[[str, str], str | None]  # (filename, module) -> repo-relative path or None
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b")
-_LONG_ID = re.compile(r"\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{12,}\b|\d{4,}")
+_LONG_ID = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{12,}(?![0-9A-Za-z])|\d{4,}")
 _TB_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+?)\s*$')
 _TB_EXC = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<msg>.*))?$")
 _TIME_KEYS = ("timestamp", "dateCreated", "datetime", "time", "@timestamp")
