@@ -75,7 +75,18 @@ class TicketView(Contract):
     path: str
     severity: Severity
     harness: str | None = Field(default=None, description="Harness that may fix it, if any")
-    priority: float = 0.0
+    priority: float = Field(default=0.0, description="Claim order: the expected value")
+    confidence: float = Field(default=0.0, ge=0, le=1, description="Value function: confidence")
+    impact: float = Field(default=0.0, ge=0, description="Value function: weighted impact")
+    blast_files: int = Field(default=0, ge=0, description="Files the ticket's findings are in")
+    blast_modules: int = Field(default=0, ge=0, description="Package directories they are in")
+    effort: float = Field(default=0.0, ge=0, description="Value function: effort estimate")
+    expected_value: float = Field(
+        default=0.0, ge=0, description="confidence * impact / effort (triloop.domain.value)"
+    )
+    grouping: str = Field(
+        default="rule_path", description="Grouping strategy: rule_path, module or group_key"
+    )
     attempts: int = Field(
         default=0, ge=0, description="Attempts ever made (numbers are not reused after a requeue)"
     )
