@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from triloop.domain.code_scan_policy import CodeScanPolicy
 from triloop.domain.grouping import GroupingRules
 from triloop.domain.value import ValueRules
 
@@ -202,6 +203,61 @@ class HostScannerPolicy(BaseModel):
         return value
 
 
+class WontFix(BaseModel):
+    """One entry of the won't-fix list: findings it matches never become tickets."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule: str = Field(default="*", description="Rule id or fnmatch glob (F401, triloop.python.*)")
+    path: str = Field(default="**", description="Path glob (** spans directories)")
+    repo: str | None = Field(default=None, description="Repository id; None: every repository")
+    reason: str = Field(
+        min_length=1, description="Why it is not worth fixing (shown in the ledger)"
+    )
+
+
+class FloodControl(BaseModel):
+    """The Great Expectations suite each scan's batch of findings must pass to make tickets."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(default=True, description="Validate every batch before grouping")
+    history_scans: int = Field(default=10, ge=1, description="Latest scans the median covers")
+    min_history: int = Field(
+        default=3, ge=1, description="Scans a repo needs before its row-count bound applies"
+    )
+    row_factor: float = Field(
+        default=10.0, gt=1, description="A batch may hold up to this times the median count"
+    )
+    row_floor: int = Field(
+        default=500, ge=1, description="... but never less than this many findings"
+    )
+
+
+class SuppressionRules(BaseModel):
+    """Staying quiet: cooldowns, the won't-fix list, caps and reopening on escalation."""
+
+    model_config = ConfigDict(extra="forbid")
+    cooldown_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="After a ticket is rejected, dead-lettered or closed, its key stays quiet"
+        " this long (not even an escalation reopens it)",
+    )
+    reopen_factor: float = Field(
+        default=10.0,
+        gt=1,
+        description="A closed ticket reopens when its rate_per_hour reaches this times the"
+        " rate recorded when it closed",
+    )
+    max_open_per_repo: int | None = Field(
+        default=None, ge=1, description="Open tickets per repository; None: no cap"
+    )
+    max_new_per_hour: int | None = Field(
+        default=None, ge=1, description="New tickets per repository per hour; None: no cap"
+    )
+    wont_fix: list[WontFix] = Field(default_factory=list, description="The won't-fix list")
+    flood_control: FloodControl = Field(default_factory=FloodControl)
+
+
 class RepoPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     autonomy_level: int = Field(default=1, ge=0, le=3, description="0 observe .. 3 merge medium")
@@ -246,6 +302,14 @@ class Policy(BaseModel):
     host_scanners: HostScannerPolicy = Field(
         default_factory=HostScannerPolicy,
         description="Sources of the host-side scanners (OSV advisories, a package index)",
+    )
+    suppression: SuppressionRules = Field(
+        default_factory=SuppressionRules,
+        description="Cooldowns, won't-fix list, ticket caps, reopening, flood control",
+    )
+    code_scans: CodeScanPolicy = Field(
+        default_factory=CodeScanPolicy,
+        description="Tests, coverage and licenses scanners (run in the sandbox)",
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
     grouping: GroupingRules = Field(
