@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from triloop.bootstrap import App, bootstrap
+from triloop.discovery import quarantine
+from triloop.discovery.wontfix import SuppressError, suppress_target
 from triloop.domain.policy import PolicyError
 from triloop.domain.states import IllegalTransition
 from triloop.execution.budgets import reset_breaker
 from triloop.janitor.service import requeue
 from triloop.onboarding import OnboardingError, materialise_sample, onboard
-from triloop.status import StatusReport, read_status
+from triloop.status import StatusReport, read_only_session, read_status
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor
 from triloop.store.models import LedgerEntry
@@ -67,6 +69,7 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
         )
         for ticket in report.dead_letters:
             print(f"  {ticket.id} {ticket.title[:50]}: {ticket.reason[:100]}")
+    _print_quarantines(app)
     _print_budgets(report)
     print("last run of each loop:")
     for dag_id, seen in report.last_runs.items():
@@ -91,6 +94,41 @@ def _print_budgets(report: StatusReport) -> None:
         )
         for ticket in report.needs_human:
             print(f"  {ticket.id} {ticket.title[:50]}: {ticket.reason[:140]}")
+
+
+def _print_quarantines(app: App) -> None:
+    """Scan batches flood control held back (no tickets until an operator releases them)."""
+    with read_only_session(app) as session:
+        held = quarantine.pending(session)
+        if not held:
+            return
+        print(f"quarantined scans ({len(held)}; `triloop quarantine release ID` ingests one):")
+        for row in held:
+            failed = ", ".join(f["expectation"] for f in row.failed)
+            where = f"{row.repo_id} {row.head_sha[:12]}"
+            print(f"  {row.id} {where} {row.finding_count} findings: {failed}")
+
+
+def cmd_suppress(app: App, args: argparse.Namespace) -> int:
+    row = suppress_target(app, _actor(), args.target, args.reason, args.repo)
+    what = row.ticket_id or f"{row.rule}:{row.path}" + (f" in {row.repo_id}" if row.repo_id else "")
+    print(f"suppressed {what} (won't-fix list entry {row.id}): {row.reason}")
+    return 0
+
+
+def cmd_quarantine(app: App, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        _print_quarantines(app)
+        return 0
+    if args.id is None:
+        print("triloop quarantine release: give the quarantine ID", file=sys.stderr)
+        return 2
+    row = quarantine.release_batch(app, args.id, _actor())
+    print(
+        f"released quarantine {row.id} ({row.repo_id}, {row.finding_count} findings): "
+        f"{len(row.released_ticket_ids)} new tickets {', '.join(row.released_ticket_ids)}"
+    )
+    return 0
 
 
 def cmd_breaker(app: App, args: argparse.Namespace) -> int:
@@ -162,6 +200,13 @@ def parser() -> argparse.ArgumentParser:
     rq.add_argument("ticket_id", metavar="TICKET_ID")
     br = sub.add_parser("breaker", help="the circuit breaker that pauses execution")
     br.add_argument("action", choices=["reset"], help="reset: close it now (ledger row)")
+    su = sub.add_parser("suppress", help="put a ticket or RULE[:PATH_GLOB] on the won't-fix list")
+    su.add_argument("target", metavar="TICKET_ID|RULE[:PATH_GLOB]")
+    su.add_argument("--reason", required=True, help="why it is not worth fixing (ledger)")
+    su.add_argument("--repo", help="for a rule: only this repository (default: every one)")
+    qu = sub.add_parser("quarantine", help="scan batches flood control held back")
+    qu.add_argument("action", choices=["list", "release"])
+    qu.add_argument("id", nargs="?", type=int, metavar="ID", help="release: the quarantine id")
     ob = sub.add_parser("onboard", help="onboard a repository (path or git URL)")
     ob.add_argument("target", nargs="?", metavar="PATH_OR_URL")
     ob.add_argument("--name", help="repository id (default: from the path or URL)")
@@ -175,6 +220,8 @@ COMMANDS = {
     "requeue": cmd_requeue,
     "show": cmd_show,
     "breaker": cmd_breaker,
+    "suppress": cmd_suppress,
+    "quarantine": cmd_quarantine,
     "db-upgrade": cmd_db_upgrade,
     "db-init": cmd_db_upgrade,
 }
@@ -185,6 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = bootstrap(db_url=args.db_url)
         return COMMANDS[args.command](app, args)
-    except (OnboardingError, PolicyError, SchemaError, TicketNotFound, IllegalTransition) as exc:
+    except (
+        OnboardingError,
+        PolicyError,
+        SchemaError,
+        TicketNotFound,
+        IllegalTransition,
+        SuppressError,
+        quarantine.QuarantineError,
+    ) as exc:
         print(f"triloop {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triloop.bootstrap import App
+from triloop.discovery.quarantine import gate
 from triloop.discovery.scanners import ScanContext, run_scanners
+from triloop.discovery.suppression import screen
 from triloop.discovery.upsert import upsert_groups
 from triloop.domain.contracts import Finding, RepoRef, ScanRequest
 from triloop.domain.grouping import group_findings
@@ -83,6 +85,18 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
                 error=error,
                 payload={"scanner": scanner, "head_sha": request.head_sha},
             )
+        # Flood control: a batch failing its suite is quarantined and makes no tickets.
+        held = gate(
+            session,
+            app.policy,
+            actor,
+            repo_id=request.repo_id,
+            scan_key=key,
+            head_sha=request.head_sha,
+            findings=findings,
+        )
+        if held is not None:
+            return list(held.released_ticket_ids)
         created, keys = upsert_findings(session, app.policy, request.repo_id, findings, actor)
         session.add(
             Scan(
@@ -119,5 +133,8 @@ def upsert_findings(
     Returns (ids of the tickets created, keys of every ticket the scan holds).
     """
     groups = group_findings(repo_id, findings, policy.grouping)
-    created = upsert_groups(session, policy, repo_id, groups, actor)
+    # Suppression: only created, updated or reopened groups reach the upsert.
+    decisions = screen(session, policy, repo_id, {g.key: g.findings for g in groups}, actor)
+    kept = [g for g in groups if decisions[g.key].verdict.upserts]
+    created = upsert_groups(session, policy, repo_id, kept, actor)
     return created, [g.key for g in groups]

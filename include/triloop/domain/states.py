@@ -110,6 +110,17 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.NEW, "resolve", S.CLOSED),
     Transition(S.TRIAGED, "resolve", S.CLOSED),
     Transition(S.READY, "resolve", S.CLOSED),
+    # An operator's won't-fix (`triloop suppress TICKET`): any ticket not being worked on.
+    *(
+        Transition(source, "wont_fix", S.CLOSED)
+        for source in (S.NEW, S.TRIAGED, S.READY, S.FAILED, S.DEAD_LETTER, S.NEEDS_HUMAN)
+    ),
+    *(Transition(source, "wont_fix", S.CLOSED) for source in (S.CHANGES_REQUESTED, S.REJECTED)),
+    # Discovery reopens a quiet ticket after its cooldown when its signal escalates.
+    *(
+        Transition(source, "reopen", S.NEW)
+        for source in (S.REJECTED, S.DEAD_LETTER, S.CLOSED, S.SUPPRESSED)
+    ),
 )
 
 _TABLE: dict[tuple[TicketState, str], Transition] = {(t.source, t.event): t for t in TRANSITIONS}

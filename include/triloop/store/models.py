@@ -219,3 +219,37 @@ class CircuitBreaker(Base):
         default=0, doc="Only harness runs with a greater id count (those since it last closed)"
     )
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Suppression(Base):
+    """One entry of the won't-fix list written by ``triloop suppress`` (a ticket or rule:path)."""
+
+    __tablename__ = "suppressions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[str | None] = mapped_column(String(64), index=True, doc="None: every repo")
+    ticket_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(32))
+    rule: Mapped[str] = mapped_column(String(200), default="*", doc="Rule id or glob")
+    path: Mapped[str] = mapped_column(Text, default="**", doc="Path glob")
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Quarantine(Base):
+    """A scan's batch of findings that failed flood control: no tickets until released."""
+
+    __tablename__ = "quarantines"
+    __table_args__ = (UniqueConstraint("repo_id", "scan_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id"), index=True)
+    scan_key: Mapped[str] = mapped_column(String(300), doc="The scan's idempotency key")
+    head_sha: Mapped[str] = mapped_column(String(64))
+    finding_count: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[list[Any]] = mapped_column(default=list, doc="The failed expectations")
+    findings: Mapped[list[Any]] = mapped_column(default=list, doc="The batch, as Finding JSON")
+    state: Mapped[str] = mapped_column(String(16), default="quarantined", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    released_by: Mapped[str | None] = mapped_column(String(500))
+    released_ticket_ids: Mapped[list[Any]] = mapped_column(default=list)
