@@ -192,9 +192,10 @@ def _github_errors(action: str) -> Iterator[None]:
     try:
         yield
     except GithubException as exc:
-        message = exc.message or (exc.data if isinstance(exc.data, str) else "") or "no message"
+        data = exc.data
+        message = exc.message or (data.get("message") if isinstance(data, dict) else data)
         raise TrackerError(
-            f"GitHub could not {action}: {exc.status} {message}",
+            f"GitHub could not {action}: {exc.status} {message or 'no message'}",
             transient=_transient(exc),
             status=exc.status,
         ) from exc
