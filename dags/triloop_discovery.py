@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import dag, task, task_group
 from triloop_airflow.assets import TICKETS
-from triloop_airflow.defaults import DAG_KWARGS, SANDBOX_ARGS, TAGS
+from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_airflow.failures import fail_fast_on_permanent
 from triloop_sandbox import SandboxOperator
 
@@ -41,6 +41,7 @@ def triloop_discovery() -> None:
         )
         created = ingest_findings(scan)
         sandbox >> created
+        show_in_tracker(created)
         return created
 
     @task(map_index_template="{{ repo_id }}", multiple_outputs=True)
@@ -71,6 +72,18 @@ def triloop_discovery() -> None:
         label_map_index(repo_id=request.repo_id)
         created = permanent_failures_fail_fast(ingest_scan)(app(), request, actor())
         return {"repo_id": request.repo_id, "created": created}
+
+    # Its own task, with the forge's retries: a tracker outage (GitHub) retries only this,
+    # never the scan or the upsert; effects keep a re-run from showing a ticket twice.
+    @task(map_index_template="{{ repo_id }}", **FORGE_ARGS)
+    @fail_fast_on_permanent
+    def show_in_tracker(ingested: dict[str, Any]) -> dict[str, Any]:
+        from triloop.tracking import publish_tickets
+        from triloop_airflow.runtime import actor, app, label_map_index
+
+        label_map_index(repo_id=ingested["repo_id"])
+        shown = publish_tickets(app(), ingested["repo_id"], ingested["created"], actor())
+        return {"repo_id": ingested["repo_id"], "shown": shown}
 
     # all_done: tickets from the repositories that scanned are announced even if one failed.
     @task(outlets=[TICKETS], trigger_rule="all_done")

@@ -257,9 +257,32 @@ class SuppressionRules(BaseModel):
     flood_control: FloodControl = Field(default_factory=FloodControl)
 
 
+class TrackerPolicy(BaseModel):
+    """Where a repository's tickets are shown to people: Triloop's database or GitHub Issues."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(default="local", description="local (the Triloop DB) or github (Issues)")
+    conn_id: str = Field(
+        default="github_default", description="Airflow GitHub connection (token or GitHub App)"
+    )
+    repo: str | None = Field(default=None, description="owner/name of the GitHub repository")
+    label: str = Field(default="triloop", description="Label on every issue Triloop opens")
+
+    @model_validator(mode="after")
+    def _github_needs_repo(self) -> TrackerPolicy:
+        if self.kind not in ("local", "github"):
+            raise ValueError(f"tracker kind {self.kind!r} is not one of ['local', 'github']")
+        if self.kind == "github" and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.repo or ""):
+            raise ValueError(f"a github tracker needs repo: owner/name, not {self.repo!r}")
+        return self
+
+
 class RepoPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     autonomy_level: int = Field(default=1, ge=0, le=3, description="0 observe .. 3 merge medium")
+    tracker: TrackerPolicy = Field(
+        default_factory=TrackerPolicy, description="Where this repo's tickets are shown"
+    )
     error_logs: str | None = Field(
         default=None,
         description="Absolute path of this repo's JSON-lines error log or Sentry-style event"

@@ -126,6 +126,9 @@ def close_resolved(app: App, actor: Actor) -> list[str]:
                     )
                     closed.append(ticket.id)
         record(session, actor, "janitor.close_resolved", payload={"closed": closed})
+    from triloop.tracking import close_tickets  # their issues too (GitHub: network, so after)
+
+    close_tickets(app, closed, actor, reason="the latest scan no longer reports its finding")
     return closed
 
 
