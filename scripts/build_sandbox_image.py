@@ -195,7 +195,8 @@ def content_hash(base_id: str, *, toolchain_only: bool = False) -> str:
     digest.update(" ".join(PLATFORMS).encode())
     inputs = [SANDBOX_DIR / "Dockerfile", SANDBOX_DIR / "requirements.txt"]
     if not toolchain_only:
-        inputs += [SANDBOX_DIR / "harness.py", SANDBOX_DIR / "egress_proxy.py"]
+        inputs += [SANDBOX_DIR / "harness.py", SANDBOX_DIR / "code_scan.py"]
+        inputs += [SANDBOX_DIR / "egress_proxy.py"]
         inputs += sorted(SEMGREP_DIR.rglob("*.y*ml"))
     for path in inputs:
         digest.update(f"\n{path.relative_to(ROOT)}\n".encode())
@@ -231,7 +232,13 @@ def build_image(base: str, digest: str, toolchain: str, offline: bool) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="triloop-sandbox-ctx-") as tmp:
         ctx = Path(tmp)
-        for name in ("Dockerfile", "harness.py", "egress_proxy.py", "requirements.txt"):
+        for name in (
+            "Dockerfile",
+            "harness.py",
+            "code_scan.py",
+            "egress_proxy.py",
+            "requirements.txt",
+        ):
             shutil.copy2(SANDBOX_DIR / name, ctx / name)
         shutil.copytree(SEMGREP_DIR, ctx / "semgrep")
         shutil.copytree(wheels, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))

@@ -109,6 +109,14 @@ def cmd_scan(out: Path) -> tuple[int, dict[str, Any]]:
             tools[name]["error"] = message
             errors.append(message)
         counts[name] = len(found) if isinstance(found, list) else -1
+    # Tests, coverage and licenses (code_scan.py beside this file, in the image too).
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from code_scan import scan_code
+
+    for name, status in scan_code(out, WORKSPACE, tool_env()).items():
+        tools[name] = status
+        if status.get("error"):
+            errors.append(f"{name}: {status['error']}")
     write_json(
         out / "result.json", {"schema_version": SCHEMA_VERSION, "command": "scan", "tools": tools}
     )

@@ -1,0 +1,177 @@
+"""The sandbox's code scanners (standard library only): tests, coverage and licenses.
+
+``triloop-harness scan`` calls :func:`scan_code` after ruff and semgrep. It runs the
+repository's tests with pytest (JUnit XML) under coverage.py and lists the licenses of the
+repository's declared dependency set with pip-licenses. The sandbox has no network: the
+dependencies come from a wheelhouse the host prepared (``/wheelhouse`` when mounted, else
+``/out/wheelhouse``, written by triloop.discovery.wheelhouse): its ``requirements.txt`` is
+installed with ``pip --no-index`` into a throwaway venv under /tmp, which the tests use too.
+A wheelhouse holding ``error.txt`` instead says why the host could not prepare it.
+
+Every tool's status goes into result.json's ``tools``: exit_code, argv, duration_s, and
+``error`` when the tool itself broke (a timeout, a crash, no report) or ``skipped`` with the
+reason when there was nothing to run. Failing tests are findings, not errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("triloop-harness")
+DEPS_VENV = Path(tempfile.gettempdir()) / "triloop-deps"
+COVERAGE_DATA = Path(tempfile.gettempdir()) / "triloop-coverage" / ".coverage"
+TEST_BUDGET_S = float(os.environ.get("TRILOOP_SCAN_TEST_BUDGET_S", "300"))
+INSTALL_BUDGET_S = float(os.environ.get("TRILOOP_SCAN_INSTALL_BUDGET_S", "180"))
+TOOL_BUDGET_S = 120.0
+PYTEST_OK = (0, 1, 5)  # passed, some tests failed, no tests collected
+
+
+def limited(
+    argv: list[str], env: dict[str, str], cwd: Path, budget_s: float, name: str = ""
+) -> dict[str, Any]:
+    """Run ``argv`` in its own process group, killed at ``budget_s``; output to a temp file."""
+    start = time.monotonic()
+    meta: dict[str, Any] = {"argv": argv, "exit_code": -1}
+    with tempfile.TemporaryFile(dir=tempfile.gettempdir()) as sink:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            meta.update(exit_code=127, error=f"cannot run {argv[0]!r}: {exc}", duration_s=0.0)
+            return meta
+        try:
+            meta["exit_code"] = proc.wait(timeout=budget_s)
+        except subprocess.TimeoutExpired:
+            tool = name or Path(argv[0]).name
+            meta["error"] = f"{tool} exceeded its time budget of {budget_s:g}s"
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group: children left behind too
+        proc.wait()
+        sink.seek(0, os.SEEK_END)
+        sink.seek(max(0, sink.tell() - 4000))
+        meta["output_tail"] = sink.read().decode("utf-8", "replace")
+    meta["duration_s"] = round(time.monotonic() - start, 3)
+    log.info("%s: exit %s in %.1fs", " ".join(argv[:6]), meta["exit_code"], meta["duration_s"])
+    return meta
+
+
+def _failed(meta: dict[str, Any], why: str) -> dict[str, Any]:
+    tail = "\n".join(str(meta.get("output_tail", "")).strip().splitlines()[-15:])
+    meta["error"] = meta.get("error") or f"{why} (exit {meta['exit_code']}): {tail}"
+    return meta
+
+
+def _skipped(reason: str) -> dict[str, Any]:
+    return {"argv": [], "exit_code": 0, "duration_s": 0.0, "skipped": reason}
+
+
+def find_wheelhouse(out: Path) -> Path | None:
+    for candidate in (Path("/wheelhouse"), out / "wheelhouse"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def dependency_env(out: Path, workspace: Path, env: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """(python to run the tests with, the licenses tool's status)."""
+    wheelhouse = find_wheelhouse(out)
+    if wheelhouse is None:
+        return sys.executable, _skipped("no wheelhouse: the repository declares no dependencies")
+    problem = wheelhouse / "error.txt"
+    if problem.is_file():
+        why = problem.read_text(encoding="utf-8", errors="replace").strip()[:2000]
+        status = {"argv": [], "exit_code": -1, "duration_s": 0.0}
+        return sys.executable, {**status, "error": f"the host could not prepare it: {why}"}
+    requirements = wheelhouse / "requirements.txt"
+    if not requirements.is_file() or not requirements.read_text(encoding="utf-8").strip():
+        return sys.executable, _skipped("the wheelhouse lists no requirements")
+    python = DEPS_VENV / "bin" / "python"
+    venv = limited(
+        [sys.executable, "-m", "venv", "--without-pip", "--clear", str(DEPS_VENV)],
+        env,
+        workspace,
+        TOOL_BUDGET_S,
+    )
+    if venv["exit_code"] != 0 or "error" in venv:
+        return sys.executable, _failed(venv, "creating the dependency venv failed")
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index"]
+    install += ["--find-links", str(wheelhouse), "--only-binary=:all:", "--no-cache-dir"]
+    requirement = ["-r", str(requirements)]
+    installed = limited([*install, *requirement], env, workspace, INSTALL_BUDGET_S, "pip install")
+    if installed["exit_code"] != 0 or "error" in installed:
+        return sys.executable, _failed(installed, "installing the dependencies failed")
+    argv = ["pip-licenses", "--python", str(python), "--format=json", "--with-system"]
+    argv += ["--from=mixed", "--output-file", str(out / "licenses.json")]
+    licenses = limited(argv, env, workspace, TOOL_BUDGET_S)
+    if licenses["exit_code"] != 0 or "error" in licenses:
+        _failed(licenses, "pip-licenses failed")
+    elif not isinstance(_load(out / "licenses.json"), list):
+        _failed(licenses, "pip-licenses wrote no JSON list")
+    # After pip-licenses (it must not list the toolchain): the tests need pytest and coverage.
+    site = DEPS_VENV.joinpath("lib", f"python{sys.version_info[0]}.{sys.version_info[1]}")
+    paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "site-packages" / "zz-triloop-toolchain.pth").write_text("\n".join(sorted(paths)))
+    return str(python), licenses
+
+
+def _load(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def run_tests(
+    out: Path, workspace: Path, python: str, env: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """pytest under coverage.py: ``junit.xml`` and ``coverage.json`` in ``out``."""
+    junit, report = out / "junit.xml", out / "coverage.json"
+    COVERAGE_DATA.parent.mkdir(parents=True, exist_ok=True)
+    COVERAGE_DATA.unlink(missing_ok=True)
+    test_env = dict(env)
+    if (workspace / "src").is_dir():  # a src layout: its packages import without installing
+        test_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(workspace / "src"), env.get("PYTHONPATH", "")) if p
+        )
+    cover = [python, "-m", "coverage", "run", f"--data-file={COVERAGE_DATA}", "--source=."]
+    pytest = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors"]
+    pytest += [f"--junitxml={junit}", "-o", "junit_family=xunit1"]
+    tests = limited([*cover, *pytest], test_env, workspace, TEST_BUDGET_S, "pytest")
+    if "error" not in tests and (tests["exit_code"] not in PYTEST_OK or not junit.is_file()):
+        _failed(tests, "pytest did not complete its run")
+    tests.pop("output_tail", None)
+    if "error" in tests:
+        return {"pytest": tests, "coverage": _skipped("the tests did not complete")}
+    if tests["exit_code"] == 5:
+        return {"pytest": tests, "coverage": _skipped("no tests collected")}
+    argv = [python, "-m", "coverage", "json", f"--data-file={COVERAGE_DATA}", "-o", str(report)]
+    coverage = limited([*argv, "--ignore-errors"], test_env, workspace, TOOL_BUDGET_S)
+    if coverage["exit_code"] != 0 or "error" in coverage or not report.is_file():
+        _failed(coverage, "coverage json failed")
+    coverage.pop("output_tail", None)
+    return {"pytest": tests, "coverage": coverage}
+
+
+def scan_code(out: Path, workspace: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The licenses, pytest and coverage entries of result.json's ``tools``."""
+    python, licenses = dependency_env(out, workspace, env)
+    licenses.pop("output_tail", None)
+    return {"licenses": licenses, **run_tests(out, workspace, python, env)}
