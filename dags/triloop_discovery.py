@@ -48,12 +48,15 @@ def triloop_discovery() -> None:
     @fail_fast_on_permanent
     def update_workspace(repo: dict[str, Any]) -> dict[str, Any]:
         from triloop.discovery.service import prepare_scan
+        from triloop.discovery.wheelhouse import stage_wheelhouse
         from triloop.domain.contracts import RepoRef
         from triloop_airflow.runtime import actor, app, contract, label_map_index
 
         ref = contract(RepoRef, repo, "list_repos output")
         label_map_index(repo_id=ref.repo_id)
-        return prepare_scan(app(), ref, actor()).model_dump(mode="json")
+        request = prepare_scan(app(), ref, actor())
+        stage_wheelhouse(app(), request)  # the dependencies the offline sandbox installs
+        return request.model_dump(mode="json")
 
     @task(map_index_template="{{ repo_id }}")
     @fail_fast_on_permanent

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from triloop.domain.code_scan_policy import CodeScanPolicy
 from triloop.domain.grouping import GroupingRules
 from triloop.domain.value import ValueRules
 
@@ -328,6 +329,10 @@ class Policy(BaseModel):
     suppression: SuppressionRules = Field(
         default_factory=SuppressionRules,
         description="Cooldowns, won't-fix list, ticket caps, reopening, flood control",
+    )
+    code_scans: CodeScanPolicy = Field(
+        default_factory=CodeScanPolicy,
+        description="Tests, coverage and licenses scanners (run in the sandbox)",
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
     grouping: GroupingRules = Field(

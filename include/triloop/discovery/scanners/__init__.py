@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 
 from triloop.discovery.scanners.base import ScanContext, Scanner, ScannerError
+from triloop.discovery.scanners.coverage_gaps import COVERAGE
 from triloop.discovery.scanners.errorlog import ERRORLOG
+from triloop.discovery.scanners.licenses import LICENSES
 from triloop.discovery.scanners.osv import OSV
 from triloop.discovery.scanners.outdated import OUTDATED
+from triloop.discovery.scanners.pytest_junit import PYTEST
 from triloop.discovery.scanners.sandbox_tools import RUFF, SEMGREP
 from triloop.domain.contracts import Finding
 
@@ -15,7 +18,17 @@ log = logging.getLogger(__name__)
 
 # Add a scanner here (one module each under triloop.discovery.scanners).
 # Host-side scanners (osv, outdated, errorlog) read data on the host and run no repository code.
-SCANNERS: tuple[Scanner, ...] = (RUFF, SEMGREP, OSV, OUTDATED, ERRORLOG)
+# Sandbox code scanners (pytest, coverage, licenses) parse what the sandbox's scan ran.
+SCANNERS: tuple[Scanner, ...] = (
+    RUFF,
+    SEMGREP,
+    PYTEST,
+    COVERAGE,
+    LICENSES,
+    OSV,
+    OUTDATED,
+    ERRORLOG,
+)
 
 
 def run_scanners(
