@@ -49,10 +49,10 @@ def test_each_signal_raises_impact_by_its_weight() -> None:
     assert hot.impact - base.impact == pytest.approx(12.0)
     failing = score([f(tool="pytest", severity="medium")], RULES)
     assert failing.impact == pytest.approx(3.0 + 5.0)
-    gap = score([f(tool="coverage", missing_lines=30, statements=120)], RULES)
+    gap = score([f(tool="coverage", missing=30, statements=120)], RULES)
     assert gap.impact == pytest.approx(1.0 + 10.0 * 0.25)
     doubled = ValueRules.model_validate({"weights": {"coverage_gain": 20.0}})
-    assert score([f(tool="coverage", missing_lines=30, statements=120)], doubled).impact == (
+    assert score([f(tool="coverage", missing=30, statements=120)], doubled).impact == (
         pytest.approx(1.0 + 20.0 * 0.25)
     )
 

@@ -12,12 +12,14 @@ triage for a new ticket, no move for an existing one).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from triloop.domain.contracts import Finding
@@ -33,6 +35,7 @@ from triloop.store.models import Ticket, utcnow
 log = logging.getLogger(__name__)
 CHUNK = 1000  # keys per IN (...) when loading existing tickets
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+TICKETS = Ticket.metadata.tables[Ticket.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def _figures(c: Candidate) -> dict[str, Any]:
     return {
         **c.value.columns(),
         "priority": c.value.expected_value,
-        "findings": [f.model_dump(mode="json") for f in c.group.findings],
+        "findings": [f.model_dump() for f in c.group.findings],  # JSON-native fields
         "grouping": c.group.strategy,
     }
 
@@ -126,15 +129,46 @@ def upsert_groups(
     screen: Screen | None = None,
 ) -> list[str]:
     """Create or update one ticket per group; return the ids of the tickets created."""
+    with _collector_paused():
+        return _upsert(session, policy, repo_id, groups, actor, screen)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one scan's upsert.
+
+    The upsert makes tens of thousands of short-lived row dicts (no reference cycles); with a
+    large scan's findings alive, each collection they trigger walks the whole heap. Measured on
+    the upsert benchmark: about a fifth of its time. Reference counting still frees them.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _upsert(
+    session: Session,
+    policy: Policy,
+    repo_id: str,
+    groups: Sequence[TicketGroup],
+    actor: Actor,
+    screen: Screen | None,
+) -> list[str]:
     candidates = candidates_for(session, policy, repo_id, groups)
     # Suppression decides here, once per candidate group, before anything is written.
     verdicts = {c.group.key: screen(session, c) for c in candidates} if screen else {}
     new = [c for c in candidates if c.state is None]
     old = [c for c in candidates if c.state is not None]
     if old:
-        session.execute(
-            update(Ticket), [{"id": c.ticket_id, **_figures(c)} for c in old]
-        )  # bulk UPDATE by primary key (executemany)
+        # One UPDATE .. WHERE id = ? run as executemany (Core: no ORM bookkeeping per row).
+        session.connection().execute(
+            update(TICKETS).where(TICKETS.c.id == bindparam("_id")),
+            [{"_id": c.ticket_id, **_figures(c)} for c in old],
+        )
         for c in old:
             if (verdict := verdicts.get(c.group.key)) is not None:
                 ticket = ticket_store.get(session, c.ticket_id)
@@ -207,7 +241,7 @@ def _insert_new(
                 "payload": {"guard": move.guard, "reason": reason},
             }
         )
-    session.execute(insert(Ticket), rows)
+    session.connection().execute(insert(TICKETS), rows)
     record_many(session, actor, "ticket.create", creates)
     for action, batch in sorted(triages.items()):
         record_many(session, actor, action, batch)

@@ -9,8 +9,8 @@ Pure: a ticket's findings and the policy's ``value:`` weights in, figures out.
   ``risk_reduction * Σ severity weight``
   ``+ incident_frequency * Σ error-log rate per hour`` (``data["rate_per_hour"]``)
   ``+ cycle_time * failing tests`` (pytest findings: every change waits on them)
-  ``+ coverage_gain * Σ missing_lines / statements`` (coverage findings: coverage gained per
-  line of the file a test would cover).
+  ``+ coverage_gain * Σ missing / statements`` (coverage findings, ``data["missing"]`` and
+  ``data["statements"]``: the share of the file's lines a test would newly cover).
 
 - **blast radius**: files and package directories the ticket touches.
 - **effort**: ``effort_base + effort_per_file * (files - 1) + effort_per_finding * (findings -
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import posixpath
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,7 +91,14 @@ class TicketValue:
     expected_value: float
 
     def columns(self) -> dict[str, float | int]:
-        return asdict(self)
+        return {
+            "confidence": self.confidence,
+            "impact": self.impact,
+            "blast_files": self.blast_files,
+            "blast_modules": self.blast_modules,
+            "effort": self.effort,
+            "expected_value": self.expected_value,
+        }
 
 
 def _number(finding: Finding, name: str) -> float:
@@ -106,7 +113,7 @@ def impact_of(findings: Sequence[Finding], rules: ValueRules) -> float:
     incidents = sum(_number(f, "rate_per_hour") for f in findings if f.tool == "errorlog")
     failing = sum(1 for f in findings if f.tool == "pytest")
     coverage = sum(
-        min(1.0, _number(f, "missing_lines") / max(1.0, _number(f, "statements")))
+        min(1.0, _number(f, "missing") / max(1.0, _number(f, "statements")))
         for f in findings
         if f.tool == "coverage"
     )
