@@ -14,6 +14,7 @@ from triloop.domain.fingerprint import derived_key, ticket_key
 from triloop.onboarding import materialise_sample, onboard
 from triloop.store.ledger import Actor
 from triloop.store.models import LedgerEntry, Repo, Ticket
+from triloop.store.tickets import claim_ready
 
 from tests.support.rows import RUFF, git_repo, host_scan
 
@@ -37,7 +38,7 @@ def describe(item, count = None):
 class Store :
     def empty(self, x):
         return x == None
-""",
+""",  # noqa: E501 (unformatted on purpose)
 }
 
 
@@ -158,3 +159,7 @@ def test_two_hundred_findings_of_one_rule_are_grouped_as_designed(app: App, tmp_
     # The 100-finding parts rank above the single import; the figures are on the row.
     assert ready[-1].path == "wide/other.py" and ready[0].blast_files == 1
     assert ready[0].priority == ready[0].expected_value > ready[-1].expected_value > 0
+    # Execution claims by priority: a 100-finding part first, the single import last.
+    with app.uow() as session:
+        order = [t.id for t in claim_ready(session, _actor("claim"), limit=3, lease_seconds=60)]
+    assert order[-1] == ready[-1].id and set(order[:2]) == {ready[0].id, ready[1].id}
