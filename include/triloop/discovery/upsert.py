@@ -2,19 +2,19 @@
 
 Existing tickets are loaded by key in chunks; new ones are inserted and existing ones updated
 with one executemany each (Core statements, no ORM object per ticket). Each new ticket still
-gets its own ``ticket.create`` ledger row and its own triage row (``ticket.triage_ready``,
-``ticket.triage_hold`` or whatever the screen decided), written with ``record_many``.
+gets its own ``ticket.create`` ledger row and its own triage row (``ticket.triage_ready`` or
+``ticket.triage_hold``), written with ``record_many``.
 
-The screen (:data:`Screen`) is where suppression decides, once per candidate group, before
-anything is written: it returns a :class:`Verdict` (an event and its reason) or None (default
-triage for a new ticket, no move for an existing one).
+Suppression has already decided which groups get here: ``triloop.discovery.service`` runs
+``triloop.discovery.suppression.screen`` on every group first and passes on only those it
+creates, updates or reopens.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,6 @@ from triloop.domain.grouping import TicketGroup
 from triloop.domain.policy import Policy
 from triloop.domain.states import next_state
 from triloop.domain.value import TicketValue, score
-from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record_many
 from triloop.store.models import Ticket, utcnow
 
@@ -47,18 +46,6 @@ class Candidate:
     value: TicketValue
     harness: str | None
     state: str | None  # the existing ticket's state; None: the ticket is new
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A screen's decision: the event to apply (e.g. ``suppress``, ``reopen``) and why."""
-
-    event: str
-    reason: str
-
-
-Screen = Callable[[Session, Candidate], Verdict | None]
-"""Suppression's hook: called once per candidate in key order, inside the scan's transaction."""
 
 
 def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
@@ -126,11 +113,10 @@ def upsert_groups(
     repo_id: str,
     groups: Sequence[TicketGroup],
     actor: Actor,
-    screen: Screen | None = None,
 ) -> list[str]:
     """Create or update one ticket per group; return the ids of the tickets created."""
     with _collector_paused():
-        return _upsert(session, policy, repo_id, groups, actor, screen)
+        return _upsert(session, policy, repo_id, groups, actor)
 
 
 @contextmanager
@@ -156,11 +142,8 @@ def _upsert(
     repo_id: str,
     groups: Sequence[TicketGroup],
     actor: Actor,
-    screen: Screen | None,
 ) -> list[str]:
     candidates = candidates_for(session, policy, repo_id, groups)
-    # Suppression decides here, once per candidate group, before anything is written.
-    verdicts = {c.group.key: screen(session, c) for c in candidates} if screen else {}
     new = [c for c in candidates if c.state is None]
     old = [c for c in candidates if c.state is not None]
     if old:
@@ -169,21 +152,13 @@ def _upsert(
             update(TICKETS).where(TICKETS.c.id == bindparam("_id")),
             [{"_id": c.ticket_id, **_figures(c)} for c in old],
         )
-        for c in old:
-            if (verdict := verdicts.get(c.group.key)) is not None:
-                ticket = ticket_store.get(session, c.ticket_id)
-                ticket_store.transition(
-                    session, ticket, verdict.event, actor, payload={"reason": verdict.reason}
-                )
     if new:
-        _insert_new(session, repo_id, new, verdicts, actor)
+        _insert_new(session, repo_id, new, actor)
     log.info("repo %s: %d new tickets, %d updated", repo_id, len(new), len(old))
     return [c.ticket_id for c in new]
 
 
-def _triage(c: Candidate, verdict: Verdict | None) -> tuple[str, str]:
-    if verdict is not None:
-        return verdict.event, verdict.reason
+def _triage(c: Candidate) -> tuple[str, str]:
     if c.harness:
         return "triage_ready", f"{c.harness} harness applies"
     return "triage_hold", "no harness configured for this rule"
@@ -193,7 +168,6 @@ def _insert_new(
     session: Session,
     repo_id: str,
     new: list[Candidate],
-    verdicts: dict[str, Verdict | None],
     actor: Actor,
 ) -> None:
     now = utcnow()
@@ -201,7 +175,7 @@ def _insert_new(
     creates: list[dict[str, Any]] = []
     triages: dict[str, list[dict[str, Any]]] = {}
     for c in new:
-        event, reason = _triage(c, verdicts.get(c.group.key))
+        event, reason = _triage(c)
         move = next_state("new", event)
         first = c.group.findings[0]
         rows.append(
