@@ -1,7 +1,13 @@
-"""The Forge contract: every implementation must pass these (GitHub joins the list later)."""
+"""The Forge contract: every implementation must pass these.
+
+The local forge runs on SQLite and PostgreSQL; the GitHub forge runs through the providers-github
+hook and PyGithub against the fake GitHub REST server (tests.support.fake_github) on loopback,
+its clone URL pointing at the sample's bare repository, which the fake reads its git data from.
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -9,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from triloop.adapters.github_forge import GitHubForge
 from triloop.adapters.local_forge import BaseMoved, LocalForge
 from triloop.adapters.protocols import Forge, ForgeError, PullRequestInfo
 from triloop.bootstrap import App
@@ -17,7 +24,11 @@ from triloop.onboarding import materialise_sample, onboard
 from triloop.store.ledger import CLI
 from triloop.store.models import Effect, Ticket
 
+from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github_repos import attach_git
+
 ForgeFactory = Callable[[], AbstractContextManager[Forge]]
+GITHUB_CONN = "triloop_github_forge_contract"
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -57,8 +68,24 @@ def repo(app: App) -> RepoRef:
     return RepoRef(repo_id=row.id, name=row.name, remote=row.remote)
 
 
-@pytest.fixture(params=["local"])
-def forge(request: pytest.FixtureRequest, app: App) -> ForgeFactory:
+@pytest.fixture
+def fake_github(repo: RepoRef, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """A fake GitHub whose acme/app is the sample's bare repo; an Airflow connection to it."""
+    with FakeGitHub() as fake:
+        attach_git(fake, "acme/app", Path(repo.remote))
+        conn = {"conn_type": "github", "host": fake.base_url, "password": "test-token"}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{GITHUB_CONN.upper()}", json.dumps(conn))
+        yield fake
+
+
+def github_client() -> object:
+    from airflow.providers.github.hooks.github import GithubHook
+
+    return GithubHook(github_conn_id=GITHUB_CONN).get_conn()
+
+
+@pytest.fixture(params=["local", "github"])
+def forge(request: pytest.FixtureRequest, app: App, repo: RepoRef) -> ForgeFactory:
     """A factory of forge sessions; each ``with`` block is one transaction."""
 
     @contextmanager
@@ -66,7 +93,20 @@ def forge(request: pytest.FixtureRequest, app: App) -> ForgeFactory:
         with app.uow() as session:
             yield LocalForge(session)
 
-    return {"local": local}[request.param]
+    @contextmanager
+    def github() -> Iterator[Forge]:
+        with app.uow() as session:
+            yield GitHubForge(
+                session,
+                github_client,  # type: ignore[arg-type]
+                "acme/app",
+                clone_url=repo.remote,
+                pace=False,
+            )
+
+    if request.param == "github":
+        request.getfixturevalue("fake_github")
+    return {"local": local, "github": github}[request.param]
 
 
 def _commit_on_top(repo: RepoRef, tmp: Path, name: str, base: str = "main") -> tuple[Path, str]:
@@ -162,8 +202,9 @@ def test_comments_are_idempotent_by_key(
 def test_statuses_are_idempotent_and_the_latest_state_wins(
     forge: ForgeFactory, repo: RepoRef, tmp_path: Path
 ) -> None:
-    _, sha = _commit_on_top(repo, tmp_path, "one")
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
     with forge() as f:
+        f.push_branch(repo, clone, sha, "triloop/x")  # a status is on a commit the forge has
         f.set_status(repo, sha, context="triloop/checks", state="pending", description="running")
     with forge() as f:
         f.set_status(repo, sha, context="triloop/checks", state="pending", description="running")
