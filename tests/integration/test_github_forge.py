@@ -8,6 +8,8 @@ pushing with the token kept out of argv, and the fake's own git-backed behaviour
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,10 +20,11 @@ from github import Auth, Github
 from sqlalchemy import select
 from triloop.adapters.github_forge import GitHubForge
 from triloop.adapters.github_git import auth_env
-from triloop.adapters.local_forge import BaseMoved
+from triloop.adapters.local_forge import BaseMoved, LocalForge
 from triloop.adapters.protocols import ForgeError, PullRequestInfo
 from triloop.bootstrap import App
 from triloop.domain.contracts import RepoRef
+from triloop.forges import forge_for
 from triloop.store.models import PullRequest
 
 from tests.support.fake_github import FakeGitHub
@@ -314,3 +317,26 @@ def test_an_unknown_pull_request_is_a_permanent_error(forge: ForgeSession, repo:
     with forge() as f, pytest.raises(ForgeError, match="read pull request acme/app#9: 404") as err:
         f.get_pull_request(repo, 9)
     assert not err.value.transient
+
+
+def test_the_policy_chooses_each_repos_forge(
+    app: App, fake: FakeGitHub, repo: RepoRef, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = {"conn_type": "github", "host": fake.base_url, "password": "test-token"}
+    monkeypatch.setenv("AIRFLOW_CONN_TRILOOP_FORGE_TEST", json.dumps(conn))
+    doc = {"kind": "github", "conn_id": "triloop_forge_test", "repo": "acme/app"}
+    policy = app.policy.model_validate(
+        {**app.policy.model_dump(), "repos": {"r": {"forge": {**doc, "clone_url": str(remote)}}}}
+    )
+    chosen = dataclasses.replace(app, policy=policy)
+    with app.uow() as session:
+        assert isinstance(forge_for(app, session, "r"), LocalForge)
+        github = forge_for(chosen, session, "r")
+        assert isinstance(github, GitHubForge) and github.clone_url == str(remote)
+        assert github.branch_sha(repo, "main") == _main(remote)  # through the hook's connection
+        assert isinstance(forge_for(chosen, session, "other"), LocalForge)
+    policy = app.policy.model_validate({**app.policy.model_dump(), "repos": {"r": {"forge": doc}}})
+    with app.uow() as session:
+        default_url = forge_for(dataclasses.replace(app, policy=policy), session, "r")
+        assert isinstance(default_url, GitHubForge)
+        assert default_url.clone_url == "https://github.com/acme/app.git"

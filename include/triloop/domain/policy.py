@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from triloop.domain.code_scan_policy import CodeScanPolicy
+from triloop.domain.forge_policy import ForgePolicy
 from triloop.domain.grouping import GroupingRules
 from triloop.domain.value import ValueRules
 
@@ -283,6 +284,9 @@ class RepoPolicy(BaseModel):
     autonomy_level: int = Field(default=1, ge=0, le=3, description="0 observe .. 3 merge medium")
     tracker: TrackerPolicy = Field(
         default_factory=TrackerPolicy, description="Where this repo's tickets are shown"
+    )
+    forge: ForgePolicy = Field(
+        default_factory=ForgePolicy, description="Where this repo's branches and PRs live"
     )
     error_logs: str | None = Field(
         default=None,
