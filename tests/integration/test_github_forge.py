@@ -29,6 +29,7 @@ from triloop.store.models import PullRequest
 
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_github_repos import attach_git
+from tests.support.git_http import GitHttpServer
 from tests.support.rows import add_ticket
 
 ForgeSession = Callable[[], AbstractContextManager[GitHubForge]]
@@ -280,6 +281,33 @@ def test_a_push_never_forces(
         f.push_branch(repo, other, rewritten, "triloop/x")
     assert not refused.value.transient
     assert _git("rev-parse", "triloop/x", cwd=remote) == sha
+
+
+@pytest.mark.parametrize("token", ["test-token", "wrong-token"])
+def test_a_push_over_https_carries_the_token_only_in_a_header(
+    app: App, fake: FakeGitHub, repo: RepoRef, remote: Path, tmp_path: Path, token: str
+) -> None:
+    clone, sha = _commit(remote, tmp_path, "one")
+    with GitHttpServer(remote.parent, "test-token") as server:
+        fake.tokens.add(token)
+
+        def client() -> Github:
+            return Github(auth=Auth.Token(token), base_url=fake.base_url)
+
+        url = server.url(remote.name)
+        with app.uow() as session:
+            forge = GitHubForge(session, client, "acme/app", clone_url=url, pace=False)
+            if token == "wrong-token":
+                with pytest.raises(ForgeError, match=f"push of triloop/x to {url} failed") as err:
+                    forge.push_branch(repo, clone, sha, "triloop/x")
+                assert not err.value.transient and token not in str(err.value)
+                assert _git("branch", "--list", "triloop/x", cwd=remote) == ""
+            else:
+                forge.push_branch(repo, clone, sha, "triloop/x")
+                assert forge.branch_sha(repo, "triloop/x") == sha
+    basic = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    assert server.seen and set(server.seen) == {basic}  # every request, from the first one
+    assert token not in _git("config", "--list", cwd=clone)
 
 
 def test_the_token_reaches_git_only_through_its_environment() -> None:

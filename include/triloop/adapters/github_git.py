@@ -25,6 +25,7 @@ REFUSED = (
     "non-fast-forward",
     "fetch first",
     "authentication failed",
+    "could not read username",
     "permission",
     "403",
     "401",
