@@ -94,7 +94,7 @@ def _classify_one(exc: BaseException) -> Disposition | None:
         return _classify_docker(exc)
     if name == "GitError":
         return _by_message(exc)
-    if name == "TrackerError":  # it knows: a 5xx or rate limit is transient, a 404 or 422 not
+    if name in ("TrackerError", "GitHubForgeError"):  # they know: 5xx, rate limit transient
         return Disposition.TRANSIENT if getattr(exc, "transient", False) else Disposition.PERMANENT
     if name == "IllegalTransition" or isinstance(exc, ValueError | LookupError | TypeError):
         return Disposition.PERMANENT  # bad input, a refused move, a missing row; pydantic too

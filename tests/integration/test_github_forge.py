@@ -25,6 +25,7 @@ from triloop.adapters.protocols import ForgeError, PullRequestInfo
 from triloop.bootstrap import App
 from triloop.domain.contracts import RepoRef
 from triloop.forges import forge_for
+from triloop.retry import Disposition, classify
 from triloop.store.models import PullRequest
 
 from tests.support.fake_github import FakeGitHub
@@ -213,6 +214,7 @@ def test_github_errors_are_transient_or_permanent(
     ):
         f.set_status(repo, _main(Path(repo.remote)), context="c", state="success", description="d")
     assert err.value.transient is transient
+    assert classify(err.value) is (Disposition.TRANSIENT if transient else Disposition.PERMANENT)
 
 
 @pytest.mark.parametrize(
@@ -251,6 +253,8 @@ def test_merge_refusals_are_permanent_and_change_nothing(
     with forge() as f, pytest.raises(error, match=message) as refused:
         f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=base)
     assert not refused.value.transient
+    if error is ForgeError:  # BaseMoved is governance's to handle: it sends the PR to a recheck
+        assert classify(refused.value) is Disposition.PERMANENT
     assert _main(remote) == base_now
     with forge() as f:
         assert f.get_pull_request(repo, pr.number).state == "open"
@@ -279,7 +283,7 @@ def test_a_push_never_forces(
     refused_push = r"push of triloop/x to .* failed"
     with forge() as f, pytest.raises(ForgeError, match=refused_push) as refused:
         f.push_branch(repo, other, rewritten, "triloop/x")
-    assert not refused.value.transient
+    assert classify(refused.value) is Disposition.PERMANENT
     assert _git("rev-parse", "triloop/x", cwd=remote) == sha
 
 

@@ -21,6 +21,14 @@ from triloop.adapters.protocols import ForgeError, PullRequestInfo
 from triloop.domain.contracts import RepoRef
 
 
+class GitHubForgeError(ForgeError):
+    """A GitHub forge error; ``status`` is GitHub's HTTP status where it gave one."""
+
+    def __init__(self, message: str, *, transient: bool = False, status: int | None = None) -> None:
+        super().__init__(message, transient=transient)
+        self.status = status
+
+
 def rebuilt(given: Github, *, pace: bool) -> Github:
     """``given``'s settings and auth, a safe retry; no pause between requests unless ``pace``."""
     settings: dict[str, Any] = {**given.requester.kwargs, "retry": safe_retry()}
@@ -53,9 +61,10 @@ def errors(action: str) -> Iterator[None]:
     try:
         yield
     except GithubException as exc:
-        raise ForgeError(
+        raise GitHubForgeError(
             f"GitHub could not {action}: {exc.status} {message(exc) or 'no message'}",
             transient=_transient(exc),
+            status=exc.status,
         ) from exc
     except (requests.RequestException, OSError) as exc:
-        raise ForgeError(f"GitHub could not {action}: {exc}", transient=True) from exc
+        raise GitHubForgeError(f"GitHub could not {action}: {exc}", transient=True) from exc

@@ -31,9 +31,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triloop.adapters import github_git
-from triloop.adapters.github_common import errors, message, pull_info, rebuilt
+from triloop.adapters.github_common import (
+    GitHubForgeError,
+    errors,
+    message,
+    pull_info,
+    rebuilt,
+)
 from triloop.adapters.local_forge import STATUS_STATES, BaseMoved
-from triloop.adapters.protocols import ForgeError, PullRequestInfo
+from triloop.adapters.protocols import PullRequestInfo
 from triloop.domain.contracts import RepoRef
 from triloop.store import effects
 from triloop.store.models import PullRequest, utcnow
@@ -65,7 +71,7 @@ class GitHubForge:
         pace: bool = True,
     ) -> None:
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
-            raise ForgeError(f"GitHub repository {repository!r} must be owner/name")
+            raise GitHubForgeError(f"GitHub repository {repository!r} must be owner/name")
         self.session = session
         self.repository = repository
         self.clone_url = clone_url or f"https://github.com/{repository}.git"
@@ -106,7 +112,7 @@ class GitHubForge:
         self, repo: RepoRef, *, ticket_id: str, branch: str, title: str, body: str, harness: str
     ) -> PullRequestInfo:
         if self.branch_sha(repo, branch) is None:
-            raise ForgeError(f"branch {branch!r} does not exist in {self.repository}")
+            raise GitHubForgeError(f"branch {branch!r} does not exist in {self.repository}")
         pull = self._find(branch)
         if pull is None:
             with errors(f"open a pull request from {branch} in {self.repository}"):
@@ -139,7 +145,7 @@ class GitHubForge:
             self._merge(repo, info, expected_head_sha, expected_base_sha)
             info = self.get_pull_request(repo, number)
         if info.state != "merged":
-            raise ForgeError(f"pull request #{number} is {info.state}, not open")
+            raise GitHubForgeError(f"pull request #{number} is {info.state}, not open")
         merged = {"merge_sha": info.merge_sha, "head": info.head_sha, "base": expected_base_sha}
         effects.once(self.session, key, "merge", lambda: merged)
         return info
@@ -147,7 +153,7 @@ class GitHubForge:
     def _merge(self, repo: RepoRef, info: PullRequestInfo, head: str, base: str) -> None:
         number = info.number
         if info.head_sha != head:
-            raise ForgeError(
+            raise GitHubForgeError(
                 f"pull request #{number} head moved to {info.head_sha}, checks ran on {head}"
             )
         if self.branch_sha(repo, info.base_branch) != base:
@@ -163,12 +169,12 @@ class GitHubForge:
                 )
             except GithubException as exc:
                 if exc.status == 409:
-                    raise ForgeError(
+                    raise GitHubForgeError(
                         f"pull request #{number} head moved during the merge, checks ran on"
                         f" {head}: {message(exc)}"
                     ) from exc
                 if exc.status == 405:
-                    raise ForgeError(
+                    raise GitHubForgeError(
                         f"pull request #{number} is not mergeable: {message(exc)}"
                     ) from exc
                 raise
@@ -192,7 +198,7 @@ class GitHubForge:
     ) -> None:
         """Set a commit status (the check summary as its description); once per state."""
         if state not in STATUS_STATES:
-            raise ForgeError(f"status state {state!r} is not one of {sorted(STATUS_STATES)}")
+            raise GitHubForgeError(f"status state {state!r} is not one of {sorted(STATUS_STATES)}")
         text = (
             description[: DESCRIPTION_MAX - 1] + "…"
             if len(description) > DESCRIPTION_MAX

@@ -5,7 +5,7 @@ personal access token, or a GitHub App installation token, which PyGithub refres
 git as an ``Authorization`` header set through ``GIT_CONFIG_*`` variables in the environment
 of that one git process: never in argv, never written to disk, never logged. A clone URL that
 is not HTTP(S) (a local bare repository in tests) gets no header. Pushes never force: a branch
-that moved elsewhere is a permanent :class:`ForgeError`, as is a refused credential; anything
+that moved elsewhere is a permanent :class:`GitHubForgeError`, as is a refused credential; anything
 else (the network) is transient.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from triloop.adapters.git import GitError, git
-from triloop.adapters.protocols import ForgeError
+from triloop.adapters.github_common import GitHubForgeError
 
 log = logging.getLogger(__name__)
 REFUSED = (
@@ -61,6 +61,6 @@ def push(
         )
     except GitError as exc:
         refused = any(word in exc.output.lower() for word in REFUSED)
-        raise ForgeError(
+        raise GitHubForgeError(
             f"push of {branch} to {clone_url} failed: {exc}", transient=not refused
         ) from exc
