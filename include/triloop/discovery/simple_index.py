@@ -3,12 +3,15 @@
 Pure: takes the page's bytes, returns typed records. Each anchor is a file; its version comes
 from the wheel or sdist filename. PEP 592 ``data-yanked``, ``data-requires-python`` and PEP 658
 ``data-core-metadata`` / ``data-dist-info-metadata`` are read where present. A page that is not
-UTF-8 HTML raises :class:`IndexPageError`.
+UTF-8 HTML raises :class:`IndexPageError`. The PEP 691 JSON form of a page
+(:func:`parse_project_json`) also carries each file's PEP 700 ``upload-time``; HTML pages have none.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 
@@ -34,6 +37,7 @@ class IndexFile:
     yanked: bool
     requires_python: SpecifierSet | None
     has_metadata: bool  # PEP 658: the core metadata is served beside the file
+    upload_time: datetime | None = None  # PEP 700, JSON pages only (timezone-aware)
 
 
 class _Anchors(HTMLParser):
@@ -81,6 +85,47 @@ def parse_project_page(page: bytes, project: str, where: str) -> list[IndexFile]
             )
         )
     return files
+
+
+def parse_project_json(page: bytes, project: str, where: str) -> list[IndexFile]:
+    """The files of ``project`` on its PEP 691 JSON page at ``where``, with upload times."""
+    try:
+        data = json.loads(page.decode("utf-8"))
+        entries = data["files"]
+        if not isinstance(entries, list):
+            raise TypeError(f"files is a {type(entries).__name__}, not a list")
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise IndexPageError(f"index page {where} is not PEP 691 JSON: {exc}") from exc
+    wanted = canonicalize_name(project)
+    files = []
+    for entry in entries:
+        filename = str(entry.get("filename", "")) if isinstance(entry, dict) else ""
+        parsed = _name_version(filename)
+        if parsed is None or parsed[0] != wanted:
+            continue
+        files.append(
+            IndexFile(
+                filename=filename,
+                version=parsed[1],
+                yanked=entry.get("yanked", False) not in (False, None),
+                requires_python=_specifier(entry.get("requires-python")),
+                has_metadata=entry.get("core-metadata", False) not in (False, None),
+                upload_time=_timestamp(entry.get("upload-time"), where),
+            )
+        )
+    return files
+
+
+def _timestamp(value: object, where: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise IndexPageError(f"index page {where}: upload-time {value!r} is not ISO 8601") from exc
+    if stamp.tzinfo is None:
+        raise IndexPageError(f"index page {where}: upload-time {value!r} has no UTC offset")
+    return stamp
 
 
 def _name_version(filename: str) -> tuple[str, Version] | None:

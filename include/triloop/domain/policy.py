@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from triloop.domain.code_scan_policy import CodeScanPolicy
+from triloop.domain.dependency_trust_policy import DependencyTrustPolicy
 from triloop.domain.forge_policy import ForgePolicy
 from triloop.domain.grouping import GroupingRules
 from triloop.domain.value import ValueRules
@@ -337,6 +338,10 @@ class Policy(BaseModel):
     code_scans: CodeScanPolicy = Field(
         default_factory=CodeScanPolicy,
         description="Tests, coverage and licenses scanners (run in the sandbox)",
+    )
+    dependency_trust: DependencyTrustPolicy = Field(
+        default_factory=DependencyTrustPolicy,
+        description="Governance's check of added or changed requirements (typosquats, pins, age)",
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
     grouping: GroupingRules = Field(

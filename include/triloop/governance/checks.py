@@ -13,6 +13,7 @@ from triloop.discovery.parse import ScanOutputError, parse_scan_dir
 from triloop.domain.contracts import CheckResult, Finding, ReviewRequest
 
 SCAN_COMMAND = "triloop-harness scan --out /out  # in the sandbox image, at {sha}"
+SECRET_RULES = "secrets."  # include/semgrep/secrets.yml: reported as the `secrets` check
 
 
 def _tests(out: Path, sha: str) -> CheckResult:
@@ -36,17 +37,32 @@ def _tests(out: Path, sha: str) -> CheckResult:
         )
 
 
-def _linter(tool: str, base: list[Finding], merged: list[Finding], sha: str) -> CheckResult:
+def _linter(
+    tool: str, base: list[Finding], merged: list[Finding], sha: str, check_id: str | None = None
+) -> CheckResult:
     known = {f.fingerprint for f in base if f.tool == tool}
     new = [f for f in merged if f.tool == tool and f.fingerprint not in known]
     excerpt = "\n".join(f"{f.path}:{f.line}: {f.rule} {f.message}" for f in new[:50])
     return CheckResult(
-        check_id=tool,
+        check_id=check_id or tool,
         status="failed" if new else "passed",
         command=SCAN_COMMAND.format(sha=sha),
-        excerpt=excerpt or f"no new {tool} findings",
+        excerpt=excerpt or f"no new {check_id or tool} findings",
         rule_ids=sorted({f.rule for f in new}),
     )
+
+
+def _secret(finding: Finding) -> bool:
+    return finding.tool == "semgrep" and finding.rule.startswith(SECRET_RULES)
+
+
+def _split_secrets(
+    base: list[Finding], merged: list[Finding], sha: str
+) -> tuple[CheckResult, CheckResult]:
+    """semgrep's code findings and its secret findings, each new in the merged tree, apart."""
+    code = [f for f in base if not _secret(f)], [f for f in merged if not _secret(f)]
+    secrets = [f for f in base if _secret(f)], [f for f in merged if _secret(f)]
+    return _linter("semgrep", *code, sha), _linter("semgrep", *secrets, sha, check_id="secrets")
 
 
 def _resolved(ticket_key_parts: tuple[str, str], merged: list[Finding], sha: str) -> CheckResult:
@@ -78,7 +94,7 @@ def evaluate(review: ReviewRequest, rule: str, path: str) -> list[CheckResult]:
     return [
         _tests(Path(review.tests_out), sha),
         _linter("ruff", base, merged, sha),
-        _linter("semgrep", base, merged, sha),
+        *_split_secrets(base, merged, sha),
         _resolved((rule, path), merged, sha),
     ]
 

@@ -17,6 +17,7 @@ from triloop.domain.contracts import Decision, ReviewRequest
 from triloop.domain.states import PullRequestState, TicketState, next_pr_state
 from triloop.errors import PermanentError
 from triloop.governance.checks import evaluate, evidence_markdown
+from triloop.governance.deptrust import trust_checks
 from triloop.governance.risk import classify, may_auto_merge
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
@@ -122,7 +123,7 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
             return Decision.model_validate(earlier)
         pr = _pr(session, review.repo_id, review.number)
         ticket = ticket_store.get(session, review.ticket_id)
-        checks = evaluate(review, ticket.rule, ticket.path)
+        checks = evaluate(review, ticket.rule, ticket.path) + trust_checks(app, review)  # deptrust
         files = git(
             "diff", "--name-only", review.base_sha, "HEAD", cwd=Path(review.merged_workspace)
         ).splitlines()

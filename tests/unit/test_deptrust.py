@@ -1,0 +1,132 @@
+"""Dependency trust on two checkouts against a file:// PEP 691/503 index built in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from triloop.domain.contracts import CheckResult
+from triloop.domain.dependency_trust_policy import DependencyTrustPolicy
+from triloop.domain.policy import Policy
+from triloop.governance.deptrust import dependency_trust
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+OLD, FRESH = NOW - timedelta(days=400), NOW - timedelta(days=2)
+
+
+def _json_page(index: Path, project: str, releases: dict[str, datetime | None]) -> None:
+    files = []
+    for version, uploaded in releases.items():
+        entry: dict[str, object] = {
+            "filename": f"{project.replace('-', '_')}-{version}-py3-none-any.whl",
+            "url": f"../../files/{project}-{version}.whl",
+            "hashes": {},
+        }
+        if uploaded is not None:
+            entry["upload-time"] = uploaded.isoformat().replace("+00:00", "Z")
+        files.append(entry)
+    (index / project).mkdir(parents=True, exist_ok=True)
+    page = {"meta": {"api-version": "1.1"}, "name": project, "files": files}
+    (index / project / "index.json").write_text(json.dumps(page))
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Path:
+    root = tmp_path / "index"
+    _json_page(root, "requests", {"2.30.0": OLD, "2.31.0": OLD, "3.0.0": OLD})
+    _json_page(root, "urllib3", {"2.2.0": OLD, "2.3.0": FRESH})
+    (root / "idna").mkdir()
+    (root / "idna" / "index.html").write_text(
+        '<html><body><a href="idna-3.7-py3-none-any.whl">idna 3.7</a></body></html>'
+    )
+    return root
+
+
+def _run(
+    tmp_path: Path, base: str, merged: str, index: Path | None, **rules: object
+) -> CheckResult:
+    for name, text in (("base", base), ("merged", merged)):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "requirements.txt").write_text(text)
+    trust = DependencyTrustPolicy(package_index=index.as_uri() if index else None, **rules)
+    policy = Policy(dependency_trust=trust)
+    return dependency_trust(tmp_path / "base", tmp_path / "merged", policy, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("merged", "rule_ids", "named"),
+    [
+        ("requests==2.31.0\n", [], ""),
+        ("requests==2.30.0\nurllib3==2.2.0\n", [], ""),
+        ("reqeusts==2.31.0\n", ["deptrust.typosquat"], "looks like 'requests' (transposed"),
+        ("requests==2.30.0\nacme-nowhere==1.0\n", ["deptrust.unknown-package"], "acme-nowhere"),
+        ("requests==2.30.0\nurllib3==2.3.0\n", ["deptrust.too-new"], "uploaded 2.0 days ago"),
+        ("requests>=2.30\n", ["deptrust.unpinned"], ">=2.30 is not =="),
+        ("requests==3.0.0\n", ["deptrust.semver"], "major version change from 2.30.0"),
+        ("requests==2.99.0\n", ["deptrust.unknown-version"], "2.99.0 is not on the index"),
+        ("requests==2.30.0\nidna==3.7\n", ["deptrust.release-age-unknown"], "idna==3.7"),
+    ],
+)
+def test_each_added_or_changed_requirement_is_checked(
+    tmp_path: Path, index: Path, merged: str, rule_ids: list[str], named: str
+) -> None:
+    result = _run(tmp_path, "requests==2.30.0\n", merged, index)
+    assert result.check_id == "dependency-trust"
+    assert result.rule_ids == rule_ids
+    assert result.status == ("failed" if rule_ids else "passed")
+    assert named in result.excerpt
+    assert "python -m triloop.governance.deptrust" in result.command
+    if rule_ids:
+        assert f"requirements.txt:{merged.count(chr(10))}: " in result.excerpt
+
+
+@pytest.mark.parametrize(
+    ("rules", "merged", "rule_ids"),
+    [
+        ({"allow_major_upgrades": True}, "requests==3.0.0\n", []),
+        ({"require_pins": False}, "requests>=2.30\n", []),
+        ({"min_release_age_days": 0}, "requests==2.30.0\nurllib3==2.3.0\nidna==3.7\n", []),
+        ({"allowed_names": ["reqeusts"]}, "reqeusts==2.31.0\n", ["deptrust.unknown-package"]),
+    ],
+)
+def test_policy_relaxes_rules(
+    tmp_path: Path, index: Path, rules: dict[str, object], merged: str, rule_ids: list[str]
+) -> None:
+    assert _run(tmp_path, "requests==2.30.0\n", merged, index, **rules).rule_ids == rule_ids
+
+
+def test_without_an_index_the_offline_rules_still_block(tmp_path: Path) -> None:
+    result = _run(tmp_path, "requests==2.30.0\n", "requests==2.30.0\nreqeusts==2.31.0\n", None)
+    assert (result.status, result.rule_ids) == ("failed", ["deptrust.typosquat"])
+    assert "no package index configured" in result.excerpt
+    unchanged = _run(tmp_path, "requests==2.30.0\n", "requests==2.30.0\n", None)
+    assert (unchanged.status, unchanged.excerpt.split(";")[0]) == (
+        "passed",
+        "0 added or changed requirement(s)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("merged", "page", "message"),
+    [
+        ("requests=2.31\n", None, r"requirements.txt:1: not a valid requirement 'requests=2.31'"),
+        ("requests==2.31.0\n", b"{not json", r"requests/index.json is not PEP 691 JSON"),
+        ("requests==2.31.0\n", b'{"files": {}}', r"is not PEP 691 JSON: files is a dict"),
+        (
+            "requests==2.31.0\n",
+            b'{"files": [{"filename": "requests-2.31.0.tar.gz", "upload-time": "yesterday"}]}',
+            r"upload-time 'yesterday' is not ISO 8601",
+        ),
+    ],
+)
+def test_bad_input_is_an_error_naming_it(
+    tmp_path: Path, index: Path, merged: str, page: bytes | None, message: str
+) -> None:
+    if page is not None:
+        (index / "requests" / "index.json").write_bytes(page)
+    result = _run(tmp_path, "requests==2.30.0\n", merged, index)
+    assert (result.status, result.rule_ids) == ("error", [])
+    assert re.search(message, result.excerpt), result.excerpt
