@@ -84,7 +84,14 @@ def test_findings_become_merged_pull_requests(
             .where(LedgerEntry.ticket_id == ticket.id)
             .order_by(LedgerEntry.id)
         ).all()
-    assert actions[:4] == ["ticket.create", "ticket.triage_ready", "ticket.claim", "ticket.start"]
+    # Discovery shows the new ticket in the repository's tracker before execution claims it.
+    assert actions[:5] == [
+        "ticket.create",
+        "ticket.triage_ready",
+        "tracker.publish",
+        "ticket.claim",
+        "ticket.start",
+    ]
     assert "forge.merge" in actions and actions[-1] == "forge.merge"
 
     # The finding is really gone from the default branch of the forge repository.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,7 +33,17 @@ TRIP_REASON = "3 failed harness runs in a row (last: agent crashed <b>hard</b>)"
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[TestClient]:
-    """Airflow's API server app; its metadata DB migrated (token checks read revoked_token)."""
+    """Airflow's API server app; its metadata DB migrated (token checks read revoked_token).
+
+    Tokens are signed with a key of this test's own: a fresh AIRFLOW_HOME has none until
+    something writes airflow.cfg, and this process read its config before that.
+    """
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
+        yield from _api_app()
+
+
+def _api_app() -> Iterator[TestClient]:
     subprocess.run(
         [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
         check=True,
