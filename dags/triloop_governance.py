@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task, task_group
-from triloop_airflow.approval import PullRequestApprovalOperator
+from triloop_airflow.approval import (
+    APPROVE,
+    REJECT,
+    REQUEST_CHANGES,
+    PullRequestReviewOperator,
+)
 from triloop_airflow.assets import MERGES, PULL_REQUESTS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_airflow.failures import fail_fast_on_permanent
@@ -59,13 +64,24 @@ def triloop_governance() -> None:
         decision = decide(prepared)
         sandboxes >> decision
         merged = auto_merge(decision)
-        human = PullRequestApprovalOperator(
-            task_id="human_approval",
+        human = PullRequestReviewOperator(
+            task_id="human_review",
             decision=decision,
             subject=decision["title"],
             body=decision["evidence"],
+            branches={
+                APPROVE: "pull_request.merge_approved",
+                REQUEST_CHANGES: "pull_request.send_back",
+                REJECT: "pull_request.close_rejected",
+            },
         )
         decision >> [merged, human]  # each skips itself unless the decision is its own
+        verdict = human.output
+        human >> [
+            merge_approved(decision, verdict),
+            send_back(decision, verdict),
+            close_rejected(decision, verdict),
+        ]
         return merged
 
     @task(map_index_template=LABEL, multiple_outputs=True)
@@ -122,6 +138,29 @@ def triloop_governance() -> None:
             raise AirflowSkipException(f"decision is {decision['outcome']}, not auto_merge")
         parsed = Decision.from_task_output(decision)
         return permanent_failures_fail_fast(merge)(app(), parsed, actor())
+
+    # The three branches of human_review. Each also checks the verdict itself: branching does
+    # not skip the other branches inside a mapped task group (see PullRequestReviewOperator).
+    @task(map_index_template=LABEL, outlets=[MERGES], **FORGE_ARGS)
+    @fail_fast_on_permanent
+    def merge_approved(decision: dict[str, Any], verdict: dict[str, Any] | None) -> Any:
+        from triloop_airflow.approval import apply_human_verdict
+
+        return apply_human_verdict(decision, verdict, APPROVE)
+
+    @task(map_index_template=LABEL)
+    @fail_fast_on_permanent
+    def send_back(decision: dict[str, Any], verdict: dict[str, Any] | None) -> Any:
+        from triloop_airflow.approval import apply_human_verdict
+
+        return apply_human_verdict(decision, verdict, REQUEST_CHANGES)
+
+    @task(map_index_template=LABEL)
+    @fail_fast_on_permanent
+    def close_rejected(decision: dict[str, Any], verdict: dict[str, Any] | None) -> Any:
+        from triloop_airflow.approval import apply_human_verdict
+
+        return apply_human_verdict(decision, verdict, REJECT)
 
     # all_done: skipped merges (blocked, waiting for a human, sent back) are simply not listed.
     @task(outlets=[MERGES, PULL_REQUESTS], trigger_rule="all_done")

@@ -32,7 +32,7 @@ def test_tags_owner_and_retries(dagbag, dag_id: str) -> None:  # type: ignore[no
     assert "triloop" in dag.tags and len(dag.tags) >= 2
     for task in dag.tasks:
         assert task.owner == "triloop", task.task_id
-        if task.task_type != "PullRequestApprovalOperator":
+        if task.task_type != "PullRequestReviewOperator":
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from triloop.domain.policy import PatchRules, load_policy, protected_match
 from triloop.execution.patch import PatchRejected, check_patch_text, validate_patch
-from triloop.governance.risk import classify, may_auto_merge
+from triloop.governance.risk import FileChange, classify, may_auto_merge
 
 from tests.support.rows import git_repo
 
@@ -154,14 +154,17 @@ def test_default_protected_globs(path: str, glob: str | None) -> None:
 
 @pytest.mark.parametrize("level", [0, 1, 2, 3])
 def test_protected_path_is_high_risk_and_never_auto_merges(level: int) -> None:
-    risk, reasons = classify(["src/app.py", ".github/workflows/ci.yml"], 2, "autofix")
-    assert risk == "high"
-    assert reasons == [
-        ".github/workflows/ci.yml: protected path (.github/workflows/**), a human must review it"
-    ]
-    assert may_auto_merge(level, risk) is False
+    changes = [FileChange("src/app.py", 1, 1), FileChange(".github/workflows/ci.yml", 1, 1)]
+    assessment = classify(changes, "autofix")
+    assert assessment.tier == "high"
+    assert assessment.reasons[0] == (
+        "path .github/workflows/ci.yml: protected (.github/workflows/**), a human must review it"
+    )
+    assert may_auto_merge(level, assessment.tier) is False
 
 
 def test_protected_paths_come_from_the_policy() -> None:
-    assert classify(["src/app.py"], 2, "autofix", ["src/**"])[0] == "high"
-    assert classify(["include/policy/x.yaml"], 2, "autofix", [])[0] == "low"
+    app = [FileChange("src/app.py", 1, 1)]
+    assert classify(app, "autofix", protected=["src/**"]).tier == "high"
+    policy = [FileChange("include/policy/x.yaml", 1, 1)]
+    assert classify(policy, "autofix", protected=[]).tier == "low"

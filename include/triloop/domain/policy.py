@@ -23,6 +23,7 @@ from triloop.domain.code_scan_policy import CodeScanPolicy
 from triloop.domain.dependency_trust_policy import DependencyTrustPolicy
 from triloop.domain.forge_policy import ForgePolicy
 from triloop.domain.grouping import GroupingRules
+from triloop.domain.risk_rules import RiskRules
 from triloop.domain.value import ValueRules
 
 
@@ -342,6 +343,10 @@ class Policy(BaseModel):
     dependency_trust: DependencyTrustPolicy = Field(
         default_factory=DependencyTrustPolicy,
         description="Governance's check of added or changed requirements (typosquats, pins, age)",
+    )
+    risk: RiskRules = Field(
+        default_factory=RiskRules,
+        description="Governance's risk tiers (paths, size, dependencies) and auto-merge gate",
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
     grouping: GroupingRules = Field(

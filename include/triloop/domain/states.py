@@ -104,6 +104,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.IN_REVIEW, "request_changes", S.CHANGES_REQUESTED),
     Transition(S.IN_REVIEW, "reject", S.REJECTED),
     Transition(S.CHANGES_REQUESTED, "requeue", S.READY),
+    # A reviewer's "request changes" once the ticket's attempts are spent.
+    Transition(S.CHANGES_REQUESTED, "exhaust", S.DEAD_LETTER, "attempts_exhausted"),
     Transition(S.REJECTED, "close", S.CLOSED),
     Transition(S.APPROVED, "merge", S.MERGED),
     Transition(S.APPROVED, "recheck", S.PR_OPEN),

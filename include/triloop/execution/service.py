@@ -22,6 +22,7 @@ from triloop.execution import budgets
 from triloop.execution.harness import HarnessOutputError, harness_for
 from triloop.execution.harnesses.prompt import ticket_details
 from triloop.execution.patch import PatchRejected, validate_patch
+from triloop.governance.verdicts import review_feedback
 from triloop.janitor.service import reap_leases
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
@@ -121,7 +122,8 @@ def prepare(app: App, claim: Claim, actor: Actor) -> HarnessRequest:
         name = ticket.harness or ""
         harness = harness_for(name, app.policy.harnesses.get(name))
         rule, paths = ticket.rule, sorted({f["path"] for f in ticket.findings})
-        title, details = ticket.title, ticket_details(ticket.findings)
+        feedback = review_feedback(session, ticket.id)  # a reviewer's "request changes"
+        title, details = ticket.title, ticket_details(ticket.findings, feedback)
     ws, sha = make_workspace(
         app.settings.workspaces_dir,
         "execution",

@@ -1,46 +1,200 @@
-"""Risk tiers from a diff, and what each autonomy level lets through. Pure functions."""
+"""Risk tiers from a diff, and what each autonomy level lets through. Pure functions.
+
+Every rule that raises the tier leaves a reason naming itself (``path``, ``size``,
+``dependency``, ``harness``, ``confidence``) and what it saw, so the decision's evidence says
+why a pull request waits for a human.
+"""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
-from pathlib import PurePosixPath
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from triloop.domain.policy import DEFAULT_PROTECTED_PATHS, protected_match
+from triloop.domain.risk_rules import RiskRules
 
 Risk = Literal["low", "medium", "high"]
+Outcome = Literal["auto_merge", "needs_human", "blocked"]
+TIERS: tuple[Risk, ...] = ("low", "medium", "high")
+AUTO_MERGE: dict[int, tuple[Risk, ...]] = {0: (), 1: (), 2: ("low",), 3: ("low", "medium")}
 
-DEPENDENCY_FILES = ("requirements", "pyproject.toml", "setup.py", "setup.cfg", "poetry.lock")
-SMALL_DIFF_LINES = 40
+
+@dataclass(frozen=True)
+class FileChange:
+    """One changed file: its path, line counts and, for manifests, the dependencies it edits.
+
+    ``dependencies`` is None when nobody looked (the path rule decides alone), else the names
+    whose requirement was added, removed or changed (empty: the manifest changed elsewhere).
+    """
+
+    path: str
+    added: int = 0
+    removed: int = 0
+    dependencies: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    tier: Risk
+    reasons: list[str]
+
+
+def _at_least(tier: Risk, floor: Risk) -> Risk:
+    return TIERS[max(TIERS.index(tier), TIERS.index(floor))]
+
+
+def _path_tier(
+    change: FileChange, rules: RiskRules, protected: Sequence[str]
+) -> tuple[Risk, str | None]:
+    name = change.path
+    if (glob := protected_match(name, protected)) is not None:
+        return "high", f"path {name}: protected ({glob}), a human must review it"
+    if protected_match(name, rules.dependency_files) is not None:
+        if change.dependencies is None:
+            return "high", f"dependency {name}: dependency file"
+        if change.dependencies:
+            return "high", f"dependency {name}: changes {', '.join(change.dependencies)}"
+    if protected_match(name, rules.low_paths) is not None:
+        return "low", None
+    if (glob := protected_match(name, rules.security_paths)) is not None:
+        return "high", f"path {name}: security-sensitive ({glob})"
+    return "medium", None
 
 
 def classify(
-    files: list[str],
-    changed_lines: int,
+    changes: Sequence[FileChange],
     harness: str,
+    confidence: float = 1.0,
+    rules: RiskRules | None = None,
     protected: Sequence[str] = DEFAULT_PROTECTED_PATHS,
-) -> tuple[Risk, list[str]]:
-    """Risk tier and the reasons for it; a ``protected`` path (policy globs) is always high."""
+) -> Assessment:
+    """The tier of a diff: the highest any path, size, harness or confidence rule gives it."""
+    rules = rules or RiskRules()
+    lines = sum(c.added + c.removed for c in changes)
+    tier: Risk = "low"
     reasons: list[str] = []
-    for name in files:
-        path = PurePosixPath(name)
-        glob = protected_match(name, protected)
-        if glob is not None:
-            reasons.append(f"{name}: protected path ({glob}), a human must review it")
-        elif path.name.startswith(DEPENDENCY_FILES):
-            reasons.append(f"{name}: dependency file")
-    if reasons:
-        return "high", reasons
-    if harness == "autofix" and changed_lines <= SMALL_DIFF_LINES:
-        return "low", [f"deterministic autofix, {changed_lines} changed lines"]
-    docs_or_tests = all(
-        n.startswith(("tests/", "docs/")) or n.endswith((".md", ".rst")) for n in files
-    )
-    if docs_or_tests:
-        return "low", ["only tests and docs change"]
-    return "medium", [f"source change by {harness}, {changed_lines} changed lines"]
+    sources = []
+    for change in changes:
+        path_tier, why = _path_tier(change, rules, protected)
+        if why:
+            tier = _at_least(tier, path_tier)
+            reasons.append(why)
+        elif path_tier == "medium":
+            sources.append(change.path)
+    if sources:
+        shown = ", ".join(sources[:5]) + (" ..." if len(sources) > 5 else "")
+        if harness == "autofix" and lines <= rules.autofix_low_lines:
+            reasons.append(f"harness: deterministic autofix, {lines} changed lines ({shown})")
+        else:
+            tier = _at_least(tier, "medium")
+            reasons.append(f"path: source change by {harness} ({shown})")
+    if len(changes) > rules.high_files or lines > rules.high_lines:
+        tier = "high"
+        reasons.append(
+            f"size: {len(changes)} files, {lines} lines (high over"
+            f" {rules.high_files} files or {rules.high_lines} lines)"
+        )
+    elif len(changes) > rules.medium_files or lines > rules.medium_lines:
+        tier = _at_least(tier, "medium")
+        reasons.append(
+            f"size: {len(changes)} files, {lines} lines (medium over"
+            f" {rules.medium_files} files or {rules.medium_lines} lines)"
+        )
+    if harness != "autofix":
+        if tier == "low":
+            tier = "medium"
+            reasons.append(f"harness: {harness} is an agent, never low risk")
+        if confidence < rules.low_confidence and tier != "high":
+            tier = _at_least(tier, TIERS[TIERS.index(tier) + 1])
+            reasons.append(
+                f"confidence: {confidence:.2f} below {rules.low_confidence:.2f} for an agent"
+            )
+    if tier == "low" and not reasons:
+        reasons.append("path: only tests and docs change")
+    return Assessment(tier, reasons)
 
 
 def may_auto_merge(autonomy_level: int, risk: Risk) -> bool:
-    allowed: dict[int, tuple[Risk, ...]] = {0: (), 1: (), 2: ("low",), 3: ("low", "medium")}
-    return risk in allowed.get(autonomy_level, ())
+    return risk in AUTO_MERGE.get(autonomy_level, ())
+
+
+def decide_outcome(
+    autonomy_level: int,
+    tier: Risk,
+    failed: Sequence[str],
+    confidence: float,
+    rules: RiskRules | None = None,
+) -> tuple[Outcome, str]:
+    """What governance does with a reviewed PR, and the one-line reason why.
+
+    Any check not green blocks; level 0 only observes (the PR waits for a human, nothing merges
+    by policy); auto-merge needs the tier allowed at this level and confidence above the gate.
+    """
+    rules = rules or RiskRules()
+    if failed:
+        return "blocked", f"checks not green: {', '.join(failed)}"
+    if autonomy_level == 0:
+        return "needs_human", "autonomy level 0 observes: a human decides every PR"
+    if not may_auto_merge(autonomy_level, tier):
+        return "needs_human", f"{tier} risk needs a human at autonomy level {autonomy_level}"
+    if confidence <= rules.auto_merge_min_confidence:
+        return "needs_human", (
+            f"confidence {confidence:.2f} not above {rules.auto_merge_min_confidence:.2f}:"
+            " a human decides"
+        )
+    return "auto_merge", f"all checks green, {tier} risk, autonomy level {autonomy_level}"
+
+
+def _requirement_name(line: str) -> str | None:
+    text = line.split("#", 1)[0].strip()
+    if not text or text.startswith("-"):
+        return None
+    for stop in "=<>!~;[ @":
+        text = text.split(stop, 1)[0]
+    return text.strip().lower().replace("_", "-") or None
+
+
+def _requirements(lines: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in lines:
+        name = _requirement_name(line)
+        if name:
+            spec = "".join(line.split("#", 1)[0].split()).lower().replace("_", "-")
+            found[name] = spec
+    return found
+
+
+def _pyproject_requirements(text: str) -> dict[str, str]:
+    try:
+        data = tomllib.loads(text) if text else {}
+    except tomllib.TOMLDecodeError:
+        return {"(pyproject.toml does not parse)": text}
+    project: dict[str, Any] = data.get("project", {})
+    lines = list(project.get("dependencies", []))
+    for extra in project.get("optional-dependencies", {}).values():
+        lines += list(extra)
+    lines += list(data.get("build-system", {}).get("requires", []))
+    found = _requirements(lines)
+    poetry = data.get("tool", {}).get("poetry", {})
+    tables = [poetry.get("dependencies", {}), poetry.get("dev-dependencies", {})]
+    tables += [g.get("dependencies", {}) for g in poetry.get("group", {}).values()]
+    for table in tables:
+        found.update({k.lower(): f"{k} {v}" for k, v in table.items()})
+    return found
+
+
+def dependency_edits(path: str, before: str, after: str) -> tuple[str, ...] | None:
+    """Names whose requirement the change adds, removes or alters in one manifest.
+
+    None for a format it does not read (lock files, setup.py): the path rule decides alone.
+    """
+    name = path.rsplit("/", 1)[-1]
+    if name == "pyproject.toml":
+        old, new = _pyproject_requirements(before), _pyproject_requirements(after)
+    elif name.startswith(("requirements", "constraints")) and name.endswith((".txt", ".in")):
+        old, new = _requirements(before.splitlines()), _requirements(after.splitlines())
+    else:
+        return None
+    return tuple(sorted(n for n in old.keys() | new.keys() if old.get(n) != new.get(n)))

@@ -16,9 +16,10 @@ from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import Decision, ReviewRequest
 from triloop.domain.states import PullRequestState, TicketState, next_pr_state
 from triloop.errors import PermanentError
+from triloop.governance import diffstat
 from triloop.governance.checks import evaluate, evidence_markdown
 from triloop.governance.deptrust import trust_checks
-from triloop.governance.risk import classify, may_auto_merge
+from triloop.governance.risk import classify, decide_outcome
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
@@ -124,24 +125,15 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
         pr = _pr(session, review.repo_id, review.number)
         ticket = ticket_store.get(session, review.ticket_id)
         checks = evaluate(review, ticket.rule, ticket.path) + trust_checks(app, review)  # deptrust
-        files = git(
-            "diff", "--name-only", review.base_sha, "HEAD", cwd=Path(review.merged_workspace)
-        ).splitlines()
-        stat = git("diff", "--numstat", review.base_sha, "HEAD", cwd=Path(review.merged_workspace))
-        lines = sum(
-            int(a) + int(b)
-            for a, b, *_ in (r.split("\t") for r in stat.splitlines())
-            if a.isdigit() and b.isdigit()
+        rules = app.policy.risk
+        changed = diffstat.changes(Path(review.merged_workspace), review.base_sha, rules)
+        assessment = classify(
+            changed, pr.harness, ticket.confidence or 0.0, rules, app.policy.patch.protected_paths
         )
-        risk, reasons = classify(files, lines, pr.harness, app.policy.patch.protected_paths)
+        risk, reasons = assessment.tier, assessment.reasons
         failed = [c.check_id for c in checks if c.status != "passed"]
         level = app.policy.autonomy_for(review.repo_id)
-        if failed:
-            outcome, why = "blocked", f"checks not green: {', '.join(failed)}"
-        elif may_auto_merge(level, risk):
-            outcome, why = "auto_merge", f"all checks green, {risk} risk, autonomy level {level}"
-        else:
-            outcome, why = "needs_human", f"{risk} risk needs a human at autonomy level {level}"
+        outcome, why = decide_outcome(level, risk, failed, ticket.confidence or 0.0, rules)
         decision = Decision(
             repo_id=review.repo_id,
             number=review.number,
@@ -242,16 +234,14 @@ def merge(app: App, decision: Decision, actor: Actor) -> dict[str, str | int] | 
 
 
 def human_verdict(
-    app: App, decision: Decision, chosen: str, actor: Actor
+    app: App, decision: Decision, chosen: str, actor: Actor, *, feedback: str = "", by: str = ""
 ) -> dict[str, str | int] | None:
-    """Apply what a person chose in the Airflow UI: "Approve" merges, anything else closes."""
-    if chosen == "Approve":
-        return merge(app, decision, actor)
-    with app.uow() as session:
-        pr = _pr(session, decision.repo_id, decision.number)
-        if pr.state == PullRequestState.OPEN.value:
-            _close(session, pr, actor, f"rejected by a human ({chosen})")
-    return None
+    """Apply a person's verdict once (see :mod:`triloop.governance.verdicts`); the merge, if any."""
+    from triloop.governance.verdicts import apply_verdict
+
+    result = apply_verdict(app, decision, chosen, actor, feedback=feedback, by=by)
+    merged: dict[str, str | int] | None = result.get("merged")
+    return merged
 
 
 def _merged(pr: PullRequest) -> dict[str, str | int]:
@@ -300,6 +290,7 @@ def _pr(session: Session, repo_id: str, number: int) -> PullRequest:
 def evidence_for(app: App, decision: Decision) -> str:
     """Markdown evidence a reviewer sees in the approval form: checks, rules, commands."""
     from triloop.domain.contracts import CheckResult
+    from triloop.governance.review_body import review_markdown
 
     with app.uow() as session:
         pr = _pr(session, decision.repo_id, decision.number)
@@ -321,5 +312,4 @@ def evidence_for(app: App, decision: Decision) -> str:
                     duration_s=row.duration_s,
                 ),
             )
-        header = f"**{pr.title}**\n\nbranch `{pr.branch}`, head `{pr.head_sha[:12]}`\n\n"
-        return header + evidence_markdown(list(latest.values()), decision.reasons)
+        return review_markdown(pr.title, pr.branch, decision, list(latest.values()))

@@ -1,0 +1,150 @@
+"""A human's verdict on a pull request (approve, request changes, reject), applied once.
+
+The reviewer answers in Airflow (a Human-in-the-loop task); the task that follows the chosen
+branch calls :func:`apply_verdict`. A verdict is recorded under a key derived from the run, the
+PR and its head, so clearing and re-running any of these tasks applies nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triloop.bootstrap import App
+from triloop.domain.contracts import Decision
+from triloop.domain.states import PullRequestState, TicketState, next_pr_state
+from triloop.errors import PermanentError
+from triloop.store import effects
+from triloop.store import tickets as ticket_store
+from triloop.store.ledger import Actor, record
+from triloop.store.models import LedgerEntry, PullRequest, Ticket
+
+log = logging.getLogger(__name__)
+
+APPROVE = "Approve"
+REQUEST_CHANGES = "Request changes"
+REJECT = "Reject"
+OPTIONS = (APPROVE, REQUEST_CHANGES, REJECT)
+TIMEOUT_FEEDBACK = "No reviewer answered before the approval request timed out."
+
+
+def verdict_key(decision: Decision, actor: Actor) -> str:
+    return f"verdict:{actor.run_owner}:{decision.repo_id}#{decision.number}@{decision.head_sha}"
+
+
+def apply_verdict(
+    app: App,
+    decision: Decision,
+    chosen: str,
+    actor: Actor,
+    *,
+    feedback: str = "",
+    by: str = "",
+) -> dict[str, Any]:
+    """Apply ``chosen`` (one of :data:`OPTIONS`) once; returns what was done.
+
+    Approve merges (through :func:`service.merge`, which re-checks the base); request changes
+    closes the PR and sends the ticket back to ready with the feedback, or to dead letter when
+    its attempts are spent; reject closes PR and ticket, which starts the ticket's cooldown.
+    """
+    from triloop.governance.service import merge
+
+    if chosen not in OPTIONS:
+        raise PermanentError(f"verdict {chosen!r} on PR #{decision.number} is not one of {OPTIONS}")
+    key = verdict_key(decision, actor)
+    with app.uow() as session:
+        earlier = effects.recorded(session, key)
+        if earlier is not None:
+            return earlier
+    merged = merge(app, decision, actor) if chosen == APPROVE else None
+    with app.uow() as session:
+        earlier = effects.recorded(session, key)
+        if earlier is not None:
+            return earlier
+        pr = _pr(session, decision)
+        ticket = ticket_store.get(session, pr.ticket_id)
+        applied = chosen == APPROVE and merged is not None
+        if chosen != APPROVE and _ours_to_close(pr, ticket.state, actor):
+            note = f"{chosen} by {by or 'timeout default'}" + (f": {feedback}" if feedback else "")
+            payload = {"feedback": feedback, "by": by, "pull_request": pr.number}
+            event = "reject" if chosen == REJECT else "request_changes"
+            ticket_store.transition(session, ticket, event, actor, error=note, payload=payload)
+            if chosen == REJECT:
+                ticket_store.transition(session, ticket, "close", actor)
+            else:
+                _requeue_or_dead_letter(app, session, ticket, actor)
+            pr.state = next_pr_state(pr.state, "close").value
+            applied = True
+        result = {
+            "chosen": chosen,
+            "by": by,
+            "feedback": feedback,
+            "applied": applied,
+            "ticket_state": ticket.state,
+            "merged": merged,
+        }
+        record(
+            session,
+            actor,
+            "governance.verdict",
+            outcome="ok" if applied else "skipped",
+            repo_id=decision.repo_id,
+            ticket_id=ticket.id,
+            pull_request_id=pr.id,
+            idempotency_key=key,
+            payload=result,
+        )
+        effects.once(session, key, "verdict", lambda: result)
+    log.info("verdict %s on %s#%s applied=%s", chosen, decision.repo_id, decision.number, applied)
+    return result
+
+
+def _ours_to_close(pr: PullRequest, ticket_state: str, actor: Actor) -> bool:
+    """Only the run reviewing an open PR whose ticket is in review may close it."""
+    return (
+        pr.state == PullRequestState.OPEN.value
+        and pr.review_owner == actor.run_owner
+        and ticket_state == TicketState.IN_REVIEW.value
+    )
+
+
+def _requeue_or_dead_letter(app: App, session: Session, ticket: Ticket, actor: Actor) -> None:
+    """Back to ready while attempts are left (its next run sees the feedback), else dead letter."""
+    context = {
+        "attempts": ticket_store.attempts_used(ticket),
+        "max_attempts": app.policy.max_attempts,
+    }
+    event = "requeue" if context["attempts"] < context["max_attempts"] else "exhaust"
+    ticket_store.transition(session, ticket, event, actor, context=context)
+
+
+def review_feedback(session: Session, ticket_id: str) -> str:
+    """Every reviewer's "request changes" feedback on a ticket, oldest first, as plain text."""
+    rows = session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.ticket_id == ticket_id, LedgerEntry.action == "ticket.request_changes")
+        .order_by(LedgerEntry.id)
+    ).all()
+    notes = [
+        f"- PR #{r.payload.get('pull_request', '?')} ({r.payload.get('by') or 'timeout'}):"
+        f" {r.payload['feedback']}"
+        for r in rows
+        if r.payload.get("feedback")
+    ]
+    return "\n".join(notes)
+
+
+def _pr(session: Session, decision: Decision) -> PullRequest:
+    pr = session.scalar(
+        select(PullRequest).where(
+            PullRequest.repo_id == decision.repo_id, PullRequest.number == decision.number
+        )
+    )
+    if pr is None:
+        raise PermanentError(
+            f"pull request #{decision.number} does not exist in repo {decision.repo_id!r}"
+        )
+    return pr
