@@ -285,7 +285,9 @@ def test_governance_decides_by_policy(  # type: ignore[no-untyped-def]
         pr = session.scalars(select(PullRequest)).one()
         checks = session.scalars(select(CheckRun)).all()
         assert pr.state == pr_state
-        assert {c.check_id for c in checks} == {"tests", "ruff", "semgrep", "ticket_resolved"}
+        assert {c.check_id for c in checks} == {
+            *("tests", "ruff", "semgrep", "secrets", "dependency-trust", "ticket_resolved")
+        }
         failing = [c for c in checks if c.status != "passed"]
         if tests_status == "failed":
             assert [c.rule_ids for c in failing] == [["tests/test_models.py::test_add"]]
