@@ -3,21 +3,22 @@ task group, answered through Airflow's REST API (the hitlDetails endpoint) durin
 
 ``test_branches_in_a_mapped_group`` runs ``tests/dags/hitl/review_in_mapped_group.py`` (the
 real operator and branch helper, trivial branch bodies) with ``dag.test`` in the main thread
-while a second thread answers each map index through the REST API of an in-process api-server
-on the same metadata DB, and forces the fourth one's timeout with the scheduler's own sweep.
+while ``tests/support/hitl.Reviewer`` answers each map index through the REST API of an
+in-process api-server on the same metadata DB, and lets the fourth one time out (the
+scheduler's own sweep applies the default).
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.hitl import TIMEOUT, Reviewer
 
 ROOT = Path(__file__).resolve().parents[2]
 HITL_DAG = Path(__file__).with_name("hitl") / "review_in_mapped_group.py"
@@ -27,7 +28,6 @@ ANSWERS = {
     1: {"chosen_options": ["Request changes"], "params_input": {"feedback": "Keep the import."}},
     2: {"chosen_options": ["Reject"], "params_input": {"feedback": "Not worth it."}},
 }
-TIMES_OUT = 3
 
 
 def test_governance_asks_a_human_with_three_branches() -> None:
@@ -102,53 +102,6 @@ def airflow_db() -> str:
     return "migrated"
 
 
-def _answer_all(errors: list[str], answered: dict[int, int]) -> None:
-    """Answer map indexes 0-2 through the REST API and time out 3, as a reviewer and the
-    scheduler would; record anything unexpected in ``errors``."""
-    from airflow.api_fastapi.app import create_app
-    from airflow.jobs.job import Job
-    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from fastapi.testclient import TestClient
-    from sqlalchemy import select
-
-    client = TestClient(create_app("core"))
-    deadline = time.monotonic() + 240
-    try:
-        while len(answered) < 4 and time.monotonic() < deadline:
-            with create_session() as session:
-                waiting = session.execute(
-                    select(TaskInstance.run_id, TaskInstance.map_index).where(
-                        TaskInstance.dag_id == DAG_ID,
-                        TaskInstance.task_id == "pull_request.human_review",
-                        TaskInstance.state == "awaiting_input",
-                    )
-                ).all()
-            for run_id, index in waiting:
-                if index in answered:
-                    continue
-                url = (
-                    f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/"
-                    f"pull_request.human_review/{index}/hitlDetails"
-                )
-                shown = client.get(url)
-                if shown.status_code != 200 or shown.json()["defaults"] != ["Request changes"]:
-                    errors.append(f"GET {url}: {shown.status_code} {shown.text[:300]}")
-                if index == TIMES_OUT:
-                    time.sleep(2.5)  # past its response_timeout of 2 s
-                    SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
-                    answered[index] = 0
-                    continue
-                reply = client.patch(url, json=ANSWERS[index])
-                answered[index] = reply.status_code
-                if reply.status_code != 200:
-                    errors.append(f"PATCH {url}: {reply.status_code} {reply.text[:300]}")
-            time.sleep(0.3)
-    except Exception as exc:  # surfaced by the test, not lost in the thread
-        errors.append(repr(exc))
-
-
 def test_branches_in_a_mapped_group(airflow_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import TaskInstance
@@ -164,14 +117,19 @@ def test_branches_in_a_mapped_group(airflow_db: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(settings, "DAGS_FOLDER", str(HITL_DAG.parent))
     bag = DagBag(dag_folder=str(HITL_DAG))
     assert bag.import_errors == {}
-    errors: list[str] = []
-    answered: dict[int, int] = {}
-    responder = threading.Thread(target=_answer_all, args=(errors, answered), daemon=True)
-    responder.start()
+    reviewer = Reviewer(
+        DAG_ID,
+        "pull_request.human_review",
+        lambda index, _: ANSWERS.get(index, TIMEOUT),
+        count=4,
+        deadline_s=240,
+    ).start()
     run = bag.dags[DAG_ID].test()  # the main thread: task runners install signal handlers
-    responder.join(timeout=30)
-    assert errors == []
-    assert answered == {0: 200, 1: 200, 2: 200, 3: 0}
+    reviewer.join()
+    assert reviewer.errors == []
+    assert reviewer.status == {0: 200, 1: 200, 2: 200, 3: 0}
+    assert {d["defaults"][0] for d in reviewer.asked.values()} == {"Request changes"}
+    assert reviewer.asked[0]["subject"] == "Merge #0?"
     assert str(run.state) == "success"
 
     with create_session() as session:
