@@ -22,11 +22,13 @@ first so that each reads the very XComs its upstream tasks pushed in the origina
   is over no longer holds its ticket's lease); a failure without one, or one Airflow would
   retry, is a crash and fails the test.
 
-What ``dag.test()`` cannot re-run faithfully, and how it is covered instead: the human approval
+What ``dag.test()`` cannot re-run faithfully, and how it is covered instead: the human review
 task only asks when governance decides ``needs_human``, and the sample repository's autonomy
-level auto-merges or blocks, so its re-run skips as the original did. The verdict it would
-apply goes through the same ``merge`` that ``auto_merge``'s re-run exercises here (a rejection
-only closes a PR that is still open); tests/integration/test_control_plane.py covers the verdicts.
+level auto-merges or blocks, so its re-run and its three branches' re-runs skip as the original
+did. The approval it would apply goes through the same ``merge`` that ``auto_merge``'s re-run
+exercises here; tests/integration/test_human_verdicts.py applies each verdict twice (and a
+different one late) and checks nothing changes, and tests/e2e/test_human_review.py answers the
+real DAG through the REST API.
 """
 
 from __future__ import annotations
