@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,10 @@ from triloop.bootstrap import App
 from triloop.store.models import CheckRun, PullRequest
 
 from tests.integration.test_control_plane import _actor, _fake_sandbox_outputs, _pr_for_first_ticket
+from tests.support.semgrep import semgrep_env, semgrep_scan
 
 ROOT = Path(__file__).resolve().parents[2]
-SEMGREP = Path(sys.executable).with_name("semgrep")
-SCAN = [
-    str(SEMGREP),
-    "scan",
-    "--config",
-    str(ROOT / "include" / "semgrep"),
-    "--json",
-    "--metrics=off",
-]
+SCAN = semgrep_scan(ROOT / "include" / "semgrep")
 AWS = 'AWS_ACCESS_KEY_ID = "AKIAZ7Q4N2L5X8W3R6TY"\nAWS_SECRET_ACCESS_KEY = "{}"\n'.format(
     "q8Vn2Lr5Tz9Wb3Kd7Hf1Mx4Pc6Js0Ga8Ye2Ru5No"
 )
@@ -60,6 +52,7 @@ def _semgrep_outputs(review) -> None:  # type: ignore[no-untyped-def]
         proc = subprocess.run(
             [*SCAN, "."],
             cwd=src,
+            env=semgrep_env(),
             capture_output=True,
             text=True,
             check=False,

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.semgrep import SEMGREP, semgrep_env, semgrep_scan
+
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "include" / "semgrep" / "secrets.yml"
 FIXTURES = ROOT / "tests" / "fixtures" / "semgrep"
-SEMGREP = Path(sys.executable).with_name("semgrep")
 ANNOTATION = re.compile(r"#\s*(ruleid|ok):\s*(.+)$")
 
 
@@ -46,8 +47,9 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, int, st
     for fixture in FIXTURES.glob("secrets.*"):
         shutil.copy(fixture, work / fixture.name)
     proc = subprocess.run(
-        [str(SEMGREP), "scan", "--config", str(RULES), "--json", "--metrics=off", "."],
+        [*semgrep_scan(RULES), "."],
         cwd=work,
+        env=semgrep_env(),
         capture_output=True,
         check=False,
     )
