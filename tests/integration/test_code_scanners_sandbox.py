@@ -1,8 +1,10 @@
 """The sandbox code scanners end to end: fixture repositories built to trigger each one.
 
 The real sandbox image runs ``triloop-harness scan`` hardened (no network, read-only root);
-the host prepares the dependency wheelhouse with the real ``pip download`` (PyPI) as the
-discovery DAG's update_workspace does; the registry's scanners turn the reports into findings.
+the host prepares the dependency wheelhouse with the real ``pip download`` as the discovery
+DAG's update_workspace does, here from a local directory of wheels the test builds (pip's own
+PIP_NO_INDEX/PIP_FIND_LINKS: nothing leaves the machine); the registry's scanners turn the
+reports into findings.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from triloop.discovery.wheelhouse import prepare_wheelhouse
 from triloop.domain.policy import Policy
 
 from tests.integration.conftest import HARDENED_RUN
+from tests.support.wheels import make_wheel
 
 pytestmark = pytest.mark.docker
 
@@ -34,15 +37,29 @@ PASSING = {
     "    assert add(1, 2) == 3\n",
 }
 LONELY = "def unused(x):\n    if x:\n        return 1\n    y = x * 2\n    return y + 3\n"
-SIX_TEST = "import six\n\n\ndef test_six():\n    assert six.PY3\n"
+TINY_TEST = "import tinymit\n\n\ndef test_tiny():\n    assert tinymit.ANSWER == 42\n"
 Scan = Callable[..., tuple[dict[str, Any], ScanContext]]
 
 
 @pytest.fixture
 def scan(
-    docker_client: docker.DockerClient, sandbox_image: str, out_dir: Path, tmp_path: Path
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    out_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Scan:
     """Host wheelhouse step, then ``scan`` in the sandbox; returns (result.json, context)."""
+    index = tmp_path / "local-wheels"
+    make_wheel(
+        index,
+        "tinymit",
+        "1.0.0",
+        license_classifier="License :: OSI Approved :: MIT License",
+        module="ANSWER = 42\n",
+    )
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
 
     def run(
         repo: Path,
@@ -109,7 +126,7 @@ def test_an_uncovered_module_is_a_coverage_finding(
 def test_a_denied_dependency_license_is_a_license_finding(
     make_repo: Callable[[dict[str, str]], Path], scan: Scan
 ) -> None:
-    files = {**PASSING, "tests/test_six.py": SIX_TEST, "requirements.txt": "six==1.17.0\n"}
+    files = {**PASSING, "tests/test_tiny.py": TINY_TEST, "requirements.txt": "tinymit==1.0.0\n"}
     deny_mit = Policy.model_validate({"code_scans": {"licenses": {"deny": ["MIT"]}}})
     result, ctx = scan(make_repo(files), deny_mit)
     assert result["tools"]["licenses"]["argv"][:3] == [
@@ -118,17 +135,17 @@ def test_a_denied_dependency_license_is_a_license_finding(
         "/tmp/triloop-deps/bin/python",
     ]
     assert json.loads((ctx.output_dir / "licenses.json").read_text()) == [
-        {"License": "MIT License", "Name": "six", "Version": "1.17.0"}
+        {"License": "MIT License", "Name": "tinymit", "Version": "1.0.0"}
     ]
     assert found(ctx, "licenses") == [
         (
             "license-denied",
             "requirements.txt",
-            "six",
-            "six 1.17.0 is licensed MIT License: denied by the policy",
+            "tinymit",
+            "tinymit 1.0.0 is licensed MIT License: denied by the policy",
         )
     ]
-    assert found(ctx, "pytest") == []  # the tests ran in the same venv: `import six` worked
+    assert found(ctx, "pytest") == []  # the tests ran in the same venv: the import worked
     allow_apache = Policy.model_validate({"code_scans": {"licenses": {"allow": ["Apache-2.0"]}}})
     ctx = ScanContext(ctx.repo_id, ctx.checkout, ctx.output_dir, allow_apache)
     assert [f[0] for f in found(ctx, "licenses")] == ["license-not-allowed"]
@@ -165,7 +182,7 @@ def test_hanging_tests_hit_the_budget_and_fail_only_their_scanners(
 def test_a_wheelhouse_the_host_could_not_prepare_fails_only_the_licenses_scanner(
     make_repo: Callable[[dict[str, str]], Path], scan: Scan
 ) -> None:
-    files = {**FAILING, "requirements.txt": "six==0.0.1\n"}  # no such release on PyPI
+    files = {**FAILING, "requirements.txt": "tinymit==0.0.1\n"}  # no such release
     deny = Policy.model_validate({"code_scans": {"licenses": {"deny": ["GPL-*"]}}})
     result, ctx = scan(make_repo(files), deny, wheelhouse_mount=True)
     assert "pip download failed" in result["tools"]["licenses"]["error"]
