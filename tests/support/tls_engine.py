@@ -17,6 +17,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +137,21 @@ class TlsForwarder:
     def __exit__(self, *exc: object) -> None:
         self.listener.close()
         self._thread.join(timeout=5)
+
+    def refusals(self, count: int = 1, timeout: float = 10.0) -> list[str]:
+        """The refused handshakes, once ``count`` are recorded (or at the timeout).
+
+        With TLS 1.3 the client can see its failure before the server thread has recorded
+        its side of it, so a test waits for the record rather than reading it at once.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.refused) >= count:
+                    break
+            time.sleep(0.05)
+        with self._lock:
+            return list(self.refused)
 
     def _accept(self) -> None:
         while True:
