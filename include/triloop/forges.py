@@ -16,16 +16,10 @@ from triloop.adapters.local_forge import LocalForge
 from triloop.adapters.protocols import Forge
 from triloop.bootstrap import App
 from triloop.domain.forge_policy import ForgePolicy
+from triloop.tracking import github_client
 
 if TYPE_CHECKING:
     from github import Github
-
-
-def github_client(conn_id: str) -> Github:
-    """The PyGithub client of Airflow connection ``conn_id`` (providers-github's hook)."""
-    from airflow.providers.github.hooks.github import GithubHook
-
-    return GithubHook(github_conn_id=conn_id).get_conn()
 
 
 def forge_policy(app: App, repo_id: str) -> ForgePolicy:
