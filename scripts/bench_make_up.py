@@ -1,8 +1,9 @@
 """Benchmark the demo: `make up` in a fresh clone, timed from the command to each milestone.
 
 Prints seconds to the UI, the first ticket, the first pull request, the first merge and all
-autofixable tickets merged, and the runs of each DAG by state; then sends Ctrl-C (SIGINT to the
-process group) and prints how long the stop took and whether anything survived.
+autofixable tickets merged, the runs of each DAG by state and `triloop status`; then sends
+Ctrl-C (SIGINT to the process group) and prints how long the stop took and whether anything
+survived.
 Usage (from the repository root):
 
     .venv/bin/python scripts/bench_make_up.py [--timeout 600] [--port 8080]
@@ -59,6 +60,20 @@ def _ui_up(port: int) -> bool:
         return False
 
 
+def _status(clone: Path) -> str:
+    """What `triloop status` prints in the clone, as a user would run it."""
+    env = {**os.environ, "TRILOOP_HOME": str(clone / ".triloop")}
+    done = subprocess.run(
+        [str(clone / ".venv/bin/triloop"), "status"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.stdout + done.stderr
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=600)
@@ -103,6 +118,7 @@ def main() -> int:
             summary = ", ".join(f"{state} {count}" for state, count in sorted(states.items()))
             print(f"{'runs of ' + dag_id:<32} {summary or 'none'}", flush=True)
         all_green = all(states.get("success") for states in runs.values())
+        print(_status(clone), flush=True)
     finally:
         descendants = (
             psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
