@@ -234,6 +234,8 @@ def load_agent_request(path: Path) -> dict[str, Any]:
     for field, ok in checks.items():
         if not ok(req.get(field)):
             raise HarnessError(f"invalid request: field {field!r} is missing or malformed")
+    if req.setdefault("mode", "fix") not in ("fix", "review"):
+        raise HarnessError("invalid request: field 'mode' must be 'fix' or 'review'")
     exclude = req.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(g, str) and g for g in exclude):
         raise HarnessError("invalid request: field 'exclude' must be a list of globs")
@@ -371,9 +373,15 @@ def cmd_agent(request: Path, out: Path) -> tuple[int, dict[str, Any]]:
     head = run(["git", "-c", "safe.directory=*", "rev-parse", "HEAD"])
     if head.exit_code != 0:
         raise HarnessError(f"{WORKSPACE} has no HEAD commit: {head.tail(lines=3)}")
+    review = req["mode"] == "review"
+    before = tree_state()[1] if review else set()
     code, duration, timed_out = run_agent(req, out)
-    diff, changed = workspace_diff(head.text.strip(), req.get("exclude", []))
-    (out / "patch.diff").write_bytes(diff.stdout if diff.exit_code == 0 else b"")
+    if review:  # read-only mount: no patch, only a check that nothing changed
+        diff, after = tree_state()
+        changed = sorted(after - before)
+    else:
+        diff, changed = workspace_diff(head.text.strip(), req.get("exclude", []))
+    (out / "patch.diff").write_bytes(diff.stdout if diff.exit_code == 0 and not review else b"")
     limit = req["runtime_limit_s"]
     refused = proxy_budget_stop(out)
     if timed_out:
@@ -388,6 +396,8 @@ def cmd_agent(request: Path, out: Path) -> tuple[int, dict[str, Any]]:
     elif code != 0:
         tail = (out / "agent.stderr").read_bytes()[-600:].decode("utf-8", "replace").strip()
         status, summary = "failed", f"{req['argv'][0]} exited {code}: {tail}"
+    elif changed and review:
+        status, summary = "failed", f"the reviewer changed the repository: {changed[:20]}"
     elif changed:
         status, summary = "changed", f"{req['argv'][0]} changed {len(changed)} file(s)"
     else:
@@ -395,7 +405,19 @@ def cmd_agent(request: Path, out: Path) -> tuple[int, dict[str, Any]]:
     result.update(status=status, summary=summary, files_changed=changed, exit_code=code)
     result["duration_s"] = duration
     write_json(out / "result.json", result)
-    return (1 if status == "failed" else 0), {"command": "agent", "status": status}
+    # A review's result.json says how it went; governance makes a failed one an error check
+    # on that pull request, so the task itself succeeds and the decision still runs.
+    failed = status == "failed" and not review
+    return (1 if failed else 0), {"command": "agent", "status": status}
+
+
+def tree_state() -> tuple[Run, set[str]]:
+    """HEAD and every changed or untracked path (``git status``), to compare before and after."""
+    git = ["git", "-c", "safe.directory=*", "-c", "core.hooksPath=/dev/null"]
+    head = run([*git, "rev-parse", "HEAD"])
+    status = run([*git, "status", "--porcelain=v1", "-z", "--untracked-files=all"])
+    state = {f"HEAD {head.text.strip()}"} | {e for e in status.text.split("\x00") if e}
+    return (status if head.exit_code == 0 else head), state
 
 
 def _loads(raw: bytes) -> Any:

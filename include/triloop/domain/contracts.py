@@ -152,6 +152,11 @@ class HarnessRequest(Contract):
     base_sha: str = ""
     workspace: str = ""
     output_dir: str = ""
+    mode: Literal["fix", "review"] = Field(
+        default="fix",
+        description="fix: change the working tree for a ticket; review: read a pull request's"
+        " diff (workspace read-only, no patch) and write findings to /out/review.json",
+    )
 
 
 class HarnessResult(Contract):
@@ -251,3 +256,6 @@ class ReviewRequest(Contract):
     base_out: str
     merged_out: str
     tests_out: str
+    review_out: str = Field(
+        default="", description="Host path mounted at /out for the LLM reviewer; empty: none"
+    )

@@ -23,6 +23,7 @@ from triloop.domain.code_scan_policy import CodeScanPolicy
 from triloop.domain.dependency_trust_policy import DependencyTrustPolicy
 from triloop.domain.forge_policy import ForgePolicy
 from triloop.domain.grouping import GroupingRules
+from triloop.domain.reviewer_policy import ReviewerPolicy
 from triloop.domain.risk_rules import RiskRules
 from triloop.domain.value import ValueRules
 
@@ -347,6 +348,11 @@ class Policy(BaseModel):
     risk: RiskRules = Field(
         default_factory=RiskRules,
         description="Governance's risk tiers (paths, size, dependencies) and auto-merge gate",
+    )
+    reviewer: ReviewerPolicy = Field(
+        default_factory=ReviewerPolicy,
+        description="Governance's optional LLM reviewer: it can add findings and block, never"
+        " merge alone (off unless reviewer.harness is set)",
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
     grouping: GroupingRules = Field(

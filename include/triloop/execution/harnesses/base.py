@@ -20,7 +20,12 @@ from pydantic import ValidationError
 
 from triloop.domain.contracts import Budget, HarnessRequest, HarnessResult
 from triloop.domain.policy import HarnessPolicy
-from triloop.execution.harnesses.prompt import SUMMARY_RULE, build_prompt
+from triloop.execution.harnesses.prompt import (
+    REVIEW_FINISH_RULE,
+    SUMMARY_RULE,
+    build_prompt,
+    build_review_prompt,
+)
 
 AGENT_COMMAND = ["agent", "--request", "/out/request.json", "--out", "/out"]
 PROMPT = "{prompt}"
@@ -144,6 +149,9 @@ class AgentHarness:
     finish_rule: ClassVar[str] = SUMMARY_RULE
     """Rule 5 of the prompt: how the agent ends its run."""
 
+    review_finish_rule: ClassVar[str] = REVIEW_FINISH_RULE
+    """Rule 5 of a review prompt (``mode: review``)."""
+
     stdin_prompt: ClassVar[bool] = False
     """Whether the CLI reads the prompt on stdin."""
 
@@ -164,11 +172,17 @@ class AgentHarness:
             "argv": self.argv(request),
             "env": env,
             "pass_env": [self.api_key_env],
-            "prompt": build_prompt(request, self.finish_rule),
+            "mode": request.mode,
+            "prompt": self.prompt(request),
             "stdin_prompt": self.stdin_prompt,
             "runtime_limit_s": request.budget.max_runtime_s,
             "exclude": list(self.exclude),
         }
+
+    def prompt(self, request: HarnessRequest) -> str:
+        if request.mode == "review":
+            return build_review_prompt(request, self.review_finish_rule)
+        return build_prompt(request, self.finish_rule)
 
     def parse_result(self, raw: str) -> HarnessResult:
         return validate_result(raw)

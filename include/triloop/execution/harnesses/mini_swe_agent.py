@@ -53,6 +53,9 @@ class MiniSweAgentHarness(AgentHarness):
         "5. When done, submit the way your tool's instructions say; before that, say in one"
         " paragraph what you changed and why."
     )
+    review_finish_rule = (
+        "5. When /out/review.json is written, submit the way your tool's instructions say."
+    )
 
     def __init__(
         self,
