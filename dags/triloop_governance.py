@@ -14,6 +14,7 @@ from triloop_airflow.approval import (
 from triloop_airflow.assets import MERGES, PULL_REQUESTS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_airflow.failures import fail_fast_on_permanent
+from triloop_airflow.harness_sandbox import apply_review_settings
 from triloop_sandbox import SandboxOperator
 
 LABEL = "{{ pr_label }}"
@@ -61,6 +62,20 @@ def triloop_governance() -> None:
                 ("run_tests", "check", "merged_workspace", "tests_out"),
             )
         ]
+        # The optional LLM reviewer: the reviewer harness in the sandbox, configured as
+        # execution configures an agent run; skipped (with the reason) when none is set.
+        llm = prepare_llm_review(prepared)
+        sandboxes.append(
+            SandboxOperator(
+                task_id="llm_review",
+                workspace=llm["workspace"],
+                output_dir=llm["output_dir"],
+                image=llm["image"],
+                command=llm["command"],
+                pre_execute=apply_review_settings,
+                **SANDBOX_ARGS,
+            )
+        )
         decision = decide(prepared)
         sandboxes >> decision
         merged = auto_merge(decision)
@@ -96,6 +111,24 @@ def triloop_governance() -> None:
         return review.model_dump(mode="json")
 
     @task(map_index_template=LABEL, multiple_outputs=True)
+    @fail_fast_on_permanent
+    def prepare_llm_review(review: dict[str, Any]) -> dict[str, Any]:
+        from triloop.domain.contracts import ReviewRequest
+        from triloop.governance.reviewer import prepare_llm_review as prepare
+        from triloop_airflow.runtime import app, contract, label_map_index, skip_on
+
+        parsed = contract(ReviewRequest, review, "prepare_review output")
+        label_map_index(pr_label=f"{parsed.repo_id}#{parsed.number}")
+        with skip_on("ReviewerOff"):
+            return prepare(app(), parsed)
+
+    # A skipped LLM review (none configured) does not skip the decision; a skipped
+    # prepare_review (the PR no longer merges) skips everything, the decision too.
+    @task(
+        map_index_template=LABEL,
+        multiple_outputs=True,
+        trigger_rule="none_failed_min_one_success",
+    )
     @fail_fast_on_permanent
     def decide(review: dict[str, Any]) -> dict[str, Any]:
         from triloop.domain.contracts import ReviewRequest

@@ -15,17 +15,18 @@ from triloop.errors import PermanentError
 from triloop_sandbox.egress import check_allowlist
 
 PREPARE_TASK = "ticket.prepare_workspace"
+REVIEW_TASK = "pull_request.prepare_llm_review"
 
 
 class HarnessKeyMissing(PermanentError):
     """The harness's API key connection does not exist or has no password."""
 
 
-def apply_harness_settings(context: Any) -> None:
+def apply_harness_settings(context: Any, prepare_task: str = PREPARE_TASK) -> None:
     from airflow.sdk import Connection
 
     ti, task = context["ti"], context["task"]
-    prepared = ti.xcom_pull(task_ids=PREPARE_TASK, map_indexes=ti.map_index)
+    prepared = ti.xcom_pull(task_ids=prepare_task, map_indexes=ti.map_index)
     task.wall_clock_limit_s = int(prepared["wall_clock_limit_s"])
     # Validated as __init__ validates it: a bad entry is refused before anything starts.
     task.egress_allowlist = check_allowlist(list(prepared.get("egress_allowlist") or []))
@@ -41,3 +42,8 @@ def apply_harness_settings(context: Any) -> None:
         if not key:
             raise HarnessKeyMissing(f"API key connection {conn_id!r} has no password")
         task.private_environment = {env: key}
+
+
+def apply_review_settings(context: Any) -> None:
+    """Governance's LLM reviewer: the same settings, from ``prepare_llm_review``'s output."""
+    apply_harness_settings(context, REVIEW_TASK)

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from triloop.domain.contracts import CheckResult
-from triloop.domain.reviewer_policy import SEVERITIES
+from triloop.adapters.protocols import Harness
+from triloop.domain.contracts import CheckResult, HarnessRequest
+from triloop.domain.reviewer_policy import SEVERITIES, ReviewerPolicy
+from triloop.execution.harnesses.base import HarnessOutputError
 from triloop.execution.harnesses.prompt import clean
 
 CHECK_ID = "llm-review"
@@ -131,3 +133,25 @@ def error_check(command: str, why: str) -> CheckResult:
         command=command,
         excerpt=f"the LLM reviewer gave no usable review: {clean(why, 3000)}",
     )
+
+
+def output_check(
+    harness: Harness, request: HarnessRequest, policy: ReviewerPolicy, command: str
+) -> CheckResult:
+    """The llm-review check from the reviewer's /out: its run first, then its findings."""
+    out = Path(request.output_dir)
+    try:
+        result = harness.read_output(request, out)
+    except HarnessOutputError as exc:
+        return error_check(command, f"the reviewer's sandbox left no usable result: {exc}")
+    if result.status != "no_change":
+        why = {"over_budget": f"stopped at its {result.over_budget} budget"}.get(
+            result.status, result.status
+        )
+        return error_check(command, f"{request.harness} {why}: {result.summary}")
+    try:
+        findings = read_findings(out, policy.max_findings)
+    except ReviewOutputError as exc:
+        return error_check(command, str(exc))
+    note = f"{request.harness}: {result.tokens} tokens, ${result.cost_usd:.4f}"
+    return findings_check(findings, policy.block_on, command, note)

@@ -25,15 +25,8 @@ from triloop.domain.budget import ticket_budget
 from triloop.domain.contracts import CheckResult, HarnessRequest, ReviewRequest
 from triloop.errors import PermanentError
 from triloop.execution.harnesses import harness_for
-from triloop.execution.harnesses.base import HarnessOutputError
 from triloop.execution.harnesses.settings import sandbox_settings
-from triloop.governance.review_findings import (
-    CHECK_ID,
-    ReviewOutputError,
-    error_check,
-    findings_check,
-    read_findings,
-)
+from triloop.governance.review_findings import CHECK_ID, error_check, output_check
 from triloop.store import tickets as ticket_store
 from triloop.store.models import PullRequest
 
@@ -128,22 +121,7 @@ def review_checks(app: App, review: ReviewRequest) -> list[CheckResult]:
         f" {review.base_sha[:12]}+{review.head_sha[:12]} read-only, /out/request.json from"
         " governance's prepare_llm_review"
     )
-    out = Path(request.output_dir)
-    try:
-        result = harness.read_output(request, out)
-    except HarnessOutputError as exc:
-        return [error_check(command, f"the reviewer's sandbox left no usable result: {exc}")]
-    if result.status != "no_change":
-        why = {"over_budget": f"stopped at its {result.over_budget} budget"}.get(
-            result.status, result.status
-        )
-        return [error_check(command, f"{request.harness} {why}: {result.summary}")]
-    try:
-        findings = read_findings(out, app.policy.reviewer.max_findings)
-    except ReviewOutputError as exc:
-        return [error_check(command, str(exc))]
-    note = f"{request.harness}, {result.tokens} tokens, ${result.cost_usd:.4f}"
-    return [findings_check(findings, app.policy.reviewer.block_on, command, note)]
+    return [output_check(harness, request, app.policy.reviewer, command)]
 
 
 def gate_failures(checks: list[CheckResult]) -> list[str]:

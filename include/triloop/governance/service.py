@@ -16,7 +16,7 @@ from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import Decision, ReviewRequest
 from triloop.domain.states import PullRequestState, TicketState, next_pr_state
 from triloop.errors import PermanentError
-from triloop.governance import diffstat
+from triloop.governance import diffstat, reviewer
 from triloop.governance.checks import evaluate, evidence_markdown
 from triloop.governance.deptrust import trust_checks
 from triloop.governance.risk import classify, decide_outcome
@@ -108,6 +108,7 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
         base_out=str(base.out),
         merged_out=str(merged.out),
         tests_out=str(tests_out),
+        review_out=reviewer.review_out(app, merged.root),  # '' unless an LLM reviewer is set
     )
 
 
@@ -125,13 +126,14 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
         pr = _pr(session, review.repo_id, review.number)
         ticket = ticket_store.get(session, review.ticket_id)
         checks = evaluate(review, ticket.rule, ticket.path) + trust_checks(app, review)  # deptrust
+        checks += reviewer.review_checks(app, review)  # LLM: may add a block, never a pass
         rules = app.policy.risk
         changed = diffstat.changes(Path(review.merged_workspace), review.base_sha, rules)
         assessment = classify(
             changed, pr.harness, ticket.confidence or 0.0, rules, app.policy.patch.protected_paths
         )
         risk, reasons = assessment.tier, assessment.reasons
-        failed = [c.check_id for c in checks if c.status != "passed"]
+        failed = reviewer.gate_failures(checks)  # not green, or no deterministic check ran
         level = app.policy.autonomy_for(review.repo_id)
         outcome, why = decide_outcome(level, risk, failed, ticket.confidence or 0.0, rules)
         decision = Decision(
