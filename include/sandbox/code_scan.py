@@ -2,7 +2,9 @@
 
 ``triloop-harness scan`` calls :func:`scan_code` after ruff and semgrep. It runs the
 repository's tests with pytest (JUnit XML) under coverage.py and lists the licenses of the
-repository's declared dependency set with pip-licenses. The sandbox has no network: the
+repository's declared dependency set with pip-licenses, then writes that environment's
+CycloneDX SBOM (``sbom.cdx.json``, cyclonedx-py; an empty venv's when the repository declares
+no dependencies, none when the environment could not be built). The sandbox has no network: the
 dependencies come from a wheelhouse the host prepared (``/wheelhouse`` when mounted, else
 ``/out/wheelhouse``, written by triloop.discovery.wheelhouse): its ``requirements.txt`` is
 installed with ``pip --no-index`` into a throwaway venv under /tmp, which the tests use too.
@@ -34,6 +36,7 @@ COVERAGE_DATA = Path(tempfile.gettempdir()) / "triloop-coverage" / ".coverage"
 TEST_BUDGET_S = float(os.environ.get("TRILOOP_SCAN_TEST_BUDGET_S", "300"))
 INSTALL_BUDGET_S = float(os.environ.get("TRILOOP_SCAN_INSTALL_BUDGET_S", "180"))
 TOOL_BUDGET_S = 120.0
+SBOM = "sbom.cdx.json"
 PYTEST_OK = (0, 1, 5)  # passed, some tests failed, no tests collected
 
 
@@ -90,19 +93,15 @@ def find_wheelhouse(out: Path) -> Path | None:
     return None
 
 
-def dependency_env(out: Path, workspace: Path, env: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """(python to run the tests with, the licenses tool's status)."""
+def dependency_env(
+    out: Path, workspace: Path, env: dict[str, str]
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(python to run the tests with, the licenses tool's status, the sbom tool's status)."""
     wheelhouse = find_wheelhouse(out)
-    if wheelhouse is None:
-        return sys.executable, _skipped("no wheelhouse: the repository declares no dependencies")
-    problem = wheelhouse / "error.txt"
-    if problem.is_file():
-        why = problem.read_text(encoding="utf-8", errors="replace").strip()[:2000]
-        status = {"argv": [], "exit_code": -1, "duration_s": 0.0}
-        return sys.executable, {**status, "error": f"the host could not prepare it: {why}"}
-    requirements = wheelhouse / "requirements.txt"
-    if not requirements.is_file() or not requirements.read_text(encoding="utf-8").strip():
-        return sys.executable, _skipped("the wheelhouse lists no requirements")
+    if wheelhouse is not None and (wheelhouse / "error.txt").is_file():
+        why = (wheelhouse / "error.txt").read_text(encoding="utf-8", errors="replace")[:2000]
+        broken = _broken(f"the host could not prepare it: {why.strip()}")
+        return sys.executable, broken, _no_env(broken)
     python = DEPS_VENV / "bin" / "python"
     venv = limited(
         [sys.executable, "-m", "venv", "--without-pip", "--clear", str(DEPS_VENV)],
@@ -111,13 +110,23 @@ def dependency_env(out: Path, workspace: Path, env: dict[str, str]) -> tuple[str
         TOOL_BUDGET_S,
     )
     if venv["exit_code"] != 0 or "error" in venv:
-        return sys.executable, _failed(venv, "creating the dependency venv failed")
+        _failed(venv, "creating the dependency venv failed")
+        return sys.executable, venv, _no_env(venv)
+    # No dependencies: the resulting environment is an empty venv, and that is its SBOM.
+    if wheelhouse is None:
+        none = _skipped("no wheelhouse: the repository declares no dependencies")
+        return sys.executable, none, make_sbom(out, workspace, python, env)
+    requirements = wheelhouse / "requirements.txt"
+    if not requirements.is_file() or not requirements.read_text(encoding="utf-8").strip():
+        none = _skipped("the wheelhouse lists no requirements")
+        return sys.executable, none, make_sbom(out, workspace, python, env)
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index"]
     install += ["--find-links", str(wheelhouse), "--only-binary=:all:", "--no-cache-dir"]
     requirement = ["-r", str(requirements)]
     installed = limited([*install, *requirement], env, workspace, INSTALL_BUDGET_S, "pip install")
     if installed["exit_code"] != 0 or "error" in installed:
-        return sys.executable, _failed(installed, "installing the dependencies failed")
+        _failed(installed, "installing the dependencies failed")
+        return sys.executable, installed, _no_env(installed)
     argv = ["pip-licenses", "--python", str(python), "--format=json", "--with-system"]
     argv += ["--from=mixed", "--output-file", str(out / "licenses.json")]
     licenses = limited(argv, env, workspace, TOOL_BUDGET_S)
@@ -125,11 +134,40 @@ def dependency_env(out: Path, workspace: Path, env: dict[str, str]) -> tuple[str
         _failed(licenses, "pip-licenses failed")
     elif not isinstance(_load(out / "licenses.json"), list):
         _failed(licenses, "pip-licenses wrote no JSON list")
-    # After pip-licenses (it must not list the toolchain): the tests need pytest and coverage.
+    sbom = make_sbom(out, workspace, python, env)
+    # After pip-licenses and the SBOM (they must not list the toolchain): the tests need pytest.
     site = DEPS_VENV.joinpath("lib", f"python{sys.version_info[0]}.{sys.version_info[1]}")
     paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "site-packages" / "zz-triloop-toolchain.pth").write_text("\n".join(sorted(paths)))
-    return str(python), licenses
+    return str(python), licenses, sbom
+
+
+def _broken(error: str) -> dict[str, Any]:
+    return {"argv": [], "exit_code": -1, "duration_s": 0.0, "error": error}
+
+
+def _no_env(failed: dict[str, Any]) -> dict[str, Any]:
+    """The sbom status when the dependency environment could not be built."""
+    return _broken(f"no environment: {failed['error']}")
+
+
+def make_sbom(out: Path, workspace: Path, python: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``/out/sbom.cdx.json``: the CycloneDX 1.6 JSON SBOM of the venv ``python`` runs in.
+
+    ``--output-reproducible`` leaves out the timestamp and serial number, so the same
+    environment gives the same bytes (and sha256) on every run.
+    """
+    report = out / SBOM
+    report.unlink(missing_ok=True)
+    argv = ["cyclonedx-py", "environment", "--sv", "1.6", "--of", "JSON"]
+    argv += ["--output-reproducible", "-o", str(report), str(python)]
+    sbom = limited(argv, env, workspace, TOOL_BUDGET_S)
+    if sbom["exit_code"] != 0 or "error" in sbom:
+        _failed(sbom, "cyclonedx-py failed")
+    elif not isinstance(_load(report), dict):
+        _failed(sbom, "cyclonedx-py wrote no JSON document")
+    sbom.pop("output_tail", None)
+    return sbom
 
 
 def _load(path: Path) -> Any:
@@ -171,7 +209,8 @@ def run_tests(
 
 
 def scan_code(out: Path, workspace: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """The licenses, pytest and coverage entries of result.json's ``tools``."""
-    python, licenses = dependency_env(out, workspace, env)
+    """The licenses, sbom, pytest and coverage entries of result.json's ``tools``."""
+    python, licenses, sbom = dependency_env(out, workspace, env)
     licenses.pop("output_tail", None)
-    return {"licenses": licenses, **run_tests(out, workspace, python, env)}
+    sbom.pop("output_tail", None)
+    return {"licenses": licenses, "sbom": sbom, **run_tests(out, workspace, python, env)}

@@ -38,6 +38,11 @@ class Settings:
         """Long-lived clones the control plane updates and reads on the host."""
         return self.home / "mirrors"
 
+    @property
+    def artifacts_dir(self) -> Path:
+        """Files stored with decisions (SBOMs), referenced from them by path and sha256."""
+        return self.home / "artifacts"
+
 
 def load_settings(db_url: str | None = None, home: Path | None = None) -> Settings:
     """Build settings from explicit values, then TRILOOP_* variables, then defaults."""

@@ -208,6 +208,14 @@ class CheckResult(Contract):
     duration_s: float = 0.0
 
 
+class ArtifactRef(Contract):
+    """A file stored with a decision in the artifact directory, referenced by path and digest."""
+
+    kind: str = Field(description="What the file is, e.g. sbom-cyclonedx-json")
+    path: str = Field(description="Host path of the file under the artifact directory")
+    sha256: str = Field(description="Hex sha256 of the file's bytes")
+
+
 class Decision(Contract):
     """Governance's verdict on one pull request."""
 
@@ -218,6 +226,10 @@ class Decision(Contract):
     reasons: list[str] = Field(default_factory=list)
     head_sha: str = ""
     base_sha: str = ""
+    artifacts: list[ArtifactRef] = Field(
+        default_factory=list,
+        description="Files stored with the decision (the merged environment's SBOM)",
+    )
 
     @classmethod
     def from_task_output(cls, data: dict[str, Any]) -> Decision:

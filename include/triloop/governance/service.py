@@ -19,6 +19,7 @@ from triloop.errors import PermanentError
 from triloop.governance import diffstat, reviewer
 from triloop.governance.checks import evaluate, evidence_markdown
 from triloop.governance.deptrust import trust_checks
+from triloop.governance.environment import environment_checks, stage_wheelhouses
 from triloop.governance.risk import classify, decide_outcome
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
@@ -97,6 +98,8 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
     except GitError as exc:
         _send_back(app, repo_id, number, actor, f"does not merge into {base_sha[:12]}: {exc}")
         raise NotMergeable(f"PR #{number} in {repo_id} does not merge cleanly") from exc
+    trees = (base.src, base.out, base_sha), (merged.src, merged.out, head_sha)
+    stage_wheelhouses(app, repo_id, *trees)  # the dependencies the offline scans install
     return ReviewRequest(
         repo_id=repo_id,
         number=number,
@@ -126,6 +129,8 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
         pr = _pr(session, review.repo_id, review.number)
         ticket = ticket_store.get(session, review.ticket_id)
         checks = evaluate(review, ticket.rule, ticket.path) + trust_checks(app, review)  # deptrust
+        environment = environment_checks(app, review)  # vulnerabilities, licenses, SBOM
+        checks += environment.checks
         checks += reviewer.review_checks(app, review)  # LLM: may add a block, never a pass
         rules = app.policy.risk
         changed = diffstat.changes(Path(review.merged_workspace), review.base_sha, rules)
@@ -144,6 +149,7 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
             reasons=[why, *reasons],
             head_sha=review.head_sha,
             base_sha=review.base_sha,
+            artifacts=environment.artifacts,
         )
         for c in checks:
             session.add(
@@ -164,6 +170,7 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
                 head_sha=review.head_sha,
                 base_sha=review.base_sha,
                 actor=actor.name,
+                artifacts=[a.model_dump(mode="json") for a in decision.artifacts],
             )
         )
         record(

@@ -136,6 +136,9 @@ class DecisionRow(Base):
     head_sha: Mapped[str] = mapped_column(String(64))
     base_sha: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(500))
+    artifacts: Mapped[list[Any]] = mapped_column(
+        default=list, doc="Files stored with the decision, as ArtifactRef JSON (path, sha256)"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
