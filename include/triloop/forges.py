@@ -2,7 +2,8 @@
 
 The local forge is the default; a ``github`` forge is built on the session's transaction with
 the PyGithub client of its Airflow connection, fetched only when first used (at run time, never
-at parse time).
+at parse time). Workspaces fetch from where the forge says (:func:`clone_source`): the onboarded
+bare repository, or GitHub's clone URL with the token in git's environment only.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from triloop.adapters.local_forge import LocalForge
-from triloop.adapters.protocols import Forge
+from triloop.adapters.protocols import CloneSource, Forge
 from triloop.bootstrap import App
+from triloop.domain.contracts import RepoRef
 from triloop.domain.forge_policy import ForgePolicy
 from triloop.tracking import github_client
 
@@ -40,3 +42,9 @@ def forge_for(
     return GitHubForge(
         session, lambda: client(chosen.conn_id), chosen.repo, clone_url=chosen.clone_url
     )
+
+
+def clone_source(app: App, repo: RepoRef) -> CloneSource:
+    """Where workspaces of ``repo`` fetch from, and git's environment for it, per its forge."""
+    with app.uow() as session:
+        return forge_for(app, session, repo.repo_id).clone_source(repo)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from triloop.adapters.git import fresh_checkout
+from triloop.adapters.protocols import CloneSource
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -38,14 +39,19 @@ class Workspace:
 
 
 def make_workspace(
-    workspaces_dir: Path, *parts: str, remote: str, ref: str, writable_src: bool
+    workspaces_dir: Path, *parts: str, remote: str | CloneSource, ref: str, writable_src: bool
 ) -> tuple[Workspace, str]:
-    """Check ``ref`` of ``remote`` out into a fresh workspace; return it and the commit sha."""
+    """Check ``ref`` of ``remote`` out into a fresh workspace; return it and the commit sha.
+
+    ``remote`` is a URL or path, or the forge's :class:`CloneSource` (``forge.clone_source``),
+    whose environment (credentials) reaches only the host's git fetch, never the workspace.
+    """
+    source = remote if isinstance(remote, CloneSource) else CloneSource(remote)
     ws = Workspace(workspaces_dir.joinpath(*(safe_name(p) for p in parts)))
     if ws.out.exists():
         shutil.rmtree(ws.out)
     ws.out.mkdir(parents=True)
-    sha = fresh_checkout(remote, ref, ws.src)
+    sha = fresh_checkout(source.url, ref, ws.src, source.env)
     open_up(ws.out, writable=True)
     open_up(ws.src, writable=writable_src)
     return ws, sha

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from triloop.adapters.github_forge import GitHubForge
-from triloop.adapters.local_forge import BaseMoved, LocalForge
-from triloop.adapters.protocols import Forge, ForgeError, PullRequestInfo
+from triloop.adapters.local_forge import LocalForge
+from triloop.adapters.protocols import BaseMoved, Forge, ForgeError, PullRequestInfo
 from triloop.bootstrap import App
 from triloop.domain.contracts import RepoRef
 from triloop.onboarding import materialise_sample, onboard
 from triloop.store.ledger import CLI
 from triloop.store.models import Effect, Ticket
+from triloop.workspace import make_workspace
 
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_github_repos import attach_git
@@ -181,6 +182,24 @@ def test_merge_refuses_a_moved_base(forge: ForgeFactory, repo: RepoRef, tmp_path
         pr = _open_pr(f, repo, clone, sha)
     with forge() as f, pytest.raises(BaseMoved, match="needs a recheck"):
         f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=base)
+
+
+def test_workspaces_fetch_from_the_clone_source(
+    forge: ForgeFactory, repo: RepoRef, tmp_path: Path
+) -> None:
+    """A workspace made from the forge's clone source has its branches, and no remote URL."""
+    main = _git("ls-remote", repo.remote, "refs/heads/main", cwd=tmp_path).split()[0]
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    with forge() as f:
+        f.push_branch(repo, clone, sha, "triloop/x")
+        source = f.clone_source(repo)
+    ws, head = make_workspace(
+        tmp_path / "ws", "contract", remote=source, ref="main", writable_src=False
+    )
+    assert head == main
+    assert _git("rev-parse", "origin/triloop/x", cwd=ws.src) == sha
+    assert _git("remote", cwd=ws.src) == ""  # nothing to fetch with later, no URL kept
+    assert "env=" not in repr(source)  # credentials, if any, never reach a log
 
 
 def test_comments_are_idempotent_by_key(

@@ -62,12 +62,18 @@ def is_git_repo(path: Path) -> bool:
     return True
 
 
-def fresh_checkout(remote: str, ref: str, dest: Path) -> str:
-    """Make ``dest`` a clean checkout of ``ref`` from ``remote``; return the commit sha."""
+def fresh_checkout(remote: str, ref: str, dest: Path, env: Mapping[str, str] | None = None) -> str:
+    """Make ``dest`` a clean checkout of ``ref`` from ``remote``; return the commit sha.
+
+    ``dest`` records no remote URL: each call fetches ``remote`` by its URL with ``env`` (which
+    may carry credentials for that one git process), so nothing in the checkout holds them.
+    Branches land under ``refs/remotes/origin/``.
+    """
     if not (dest / ".git").exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        git("clone", "--quiet", "--no-checkout", remote, str(dest))
-    git("fetch", "--quiet", "--force", "origin", "+refs/heads/*:refs/remotes/origin/*", cwd=dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        git("init", "--quiet", str(dest))
+    refspec = "+refs/heads/*:refs/remotes/origin/*"
+    git("fetch", "--quiet", "--force", remote, refspec, cwd=dest, env=env)
     sha = git("rev-parse", f"origin/{ref}^{{commit}}", cwd=dest)
     git("checkout", "--quiet", "--force", "--detach", sha, cwd=dest)
     git("clean", "-fdxq", cwd=dest)

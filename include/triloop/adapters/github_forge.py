@@ -8,9 +8,13 @@ lost: a pull request is found again by its head branch, a comment by a hidden ma
 key, a merge by the pull request being merged already. Triloop's database keeps a mirror row of
 each pull request (governance reads it); GitHub stays the source of truth.
 
+Workspaces fetch from ``clone_url`` too (:meth:`GitHubForge.clone_source`), the token again only
+in that git process's environment.
+
 A merge lands exactly the checked pair: the pull request's head must be ``expected_head_sha``
-(also sent as the merge's ``sha``, so GitHub refuses with 409 if it moves meanwhile) and the base
-branch's head ``expected_base_sha``, else :class:`BaseMoved`. GitHub's merge takes no base
+(also sent as the merge's ``sha``, so GitHub refuses with 409 if it moves meanwhile; a moved head
+is refused, never re-checked) and the base branch's head ``expected_base_sha``, else
+:class:`BaseMoved` (governance re-checks the PR on the new base). GitHub's merge takes no base
 guard, so a push to the base between that read and the merge is not caught here; the post-merge
 verification runs the tests on what landed.
 """
@@ -38,8 +42,8 @@ from triloop.adapters.github_common import (
     pull_info,
     rebuilt,
 )
-from triloop.adapters.local_forge import STATUS_STATES, BaseMoved
-from triloop.adapters.protocols import PullRequestInfo
+from triloop.adapters.local_forge import STATUS_STATES
+from triloop.adapters.protocols import BaseMoved, CloneSource, PullRequestInfo
 from triloop.domain.contracts import RepoRef
 from triloop.store import effects
 from triloop.store.models import PullRequest, utcnow
@@ -92,6 +96,10 @@ class GitHubForge:
         return auth.token if auth is not None else None
 
     # -- branches --------------------------------------------------------------------------
+    def clone_source(self, repo: RepoRef) -> CloneSource:
+        """``clone_url``, with the token as git's Authorization header in the environment only."""
+        return CloneSource(self.clone_url, github_git.auth_env(self.clone_url, self._token()))
+
     def branch_sha(self, repo: RepoRef, branch: str) -> str | None:
         with errors(f"read branch {branch} of {self.repository}"):
             try:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from triloop.adapters.git import GitError, git
-from triloop.adapters.protocols import ForgeError, PullRequestInfo
+from triloop.adapters.protocols import BaseMoved, CloneSource, ForgeError, PullRequestInfo
 from triloop.domain.contracts import RepoRef
 from triloop.domain.states import PullRequestState, next_pr_state
 from triloop.store import effects
@@ -39,6 +39,10 @@ class LocalForge:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def clone_source(self, repo: RepoRef) -> CloneSource:
+        """The onboarded bare repository; no credentials."""
+        return CloneSource(repo.remote)
 
     def branch_sha(self, repo: RepoRef, branch: str) -> str | None:
         out = git("ls-remote", "--heads", repo.remote, f"refs/heads/{branch}")
@@ -188,10 +192,6 @@ class LocalForge:
         except GitError as exc:
             raise moved from exc
         return git("rev-parse", "HEAD", cwd=clone)
-
-
-class BaseMoved(ForgeError):
-    """The base branch is no longer the commit the checks ran on."""
 
 
 def _is_ancestor(commit: str, of: str, clone: Path) -> bool:

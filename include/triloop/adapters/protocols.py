@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -29,8 +30,36 @@ class ForgeError(RuntimeError):
         self.transient = transient
 
 
+class BaseMoved(ForgeError):
+    """The base branch is no longer the commit the checks ran on: the PR needs a recheck.
+
+    Every forge's ``merge`` raises it instead of merging; governance sends the pull request
+    back to ``pr_open`` and its next run checks the PR again on the new base.
+    """
+
+
+@dataclass(frozen=True)
+class CloneSource:
+    """Where a workspace fetches a repository from, and the environment of that git process.
+
+    ``env`` may hold credentials (git's ``http.extraHeader`` through ``GIT_CONFIG_*``): it is
+    given only to git on the host, never written to a workspace or passed to a sandbox, and
+    kept out of ``repr`` so it never reaches a log.
+    """
+
+    url: str
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
 class Forge(Protocol):
-    """Where repositories live: branches, pull requests, comments, merges. All idempotent."""
+    """Where repositories live: branches, pull requests, comments, merges. All idempotent.
+
+    ``merge`` lands exactly the (head, base) pair the checks ran on: a moved base raises
+    :class:`BaseMoved`, a moved head a :class:`ForgeError` (refused, never re-checked).
+    ``clone_source`` says where workspaces fetch the repository from.
+    """
+
+    def clone_source(self, repo: RepoRef) -> CloneSource: ...
 
     def branch_sha(self, repo: RepoRef, branch: str) -> str | None: ...
 

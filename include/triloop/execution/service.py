@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from triloop.adapters.git import git
-from triloop.adapters.local_forge import LocalForge
 from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import Claim, HarnessRequest, PullRequestRef
@@ -22,6 +21,7 @@ from triloop.execution import budgets
 from triloop.execution.harness import HarnessOutputError, harness_for
 from triloop.execution.harnesses.prompt import ticket_details
 from triloop.execution.patch import PatchRejected, validate_patch
+from triloop.forges import clone_source, forge_for
 from triloop.governance.verdicts import review_feedback
 from triloop.janitor.service import reap_leases
 from triloop.store import effects
@@ -129,7 +129,7 @@ def prepare(app: App, claim: Claim, actor: Actor) -> HarnessRequest:
         "execution",
         claim.ticket_id,
         f"attempt-{claim.attempt}",
-        remote=repo.remote,
+        remote=clone_source(app, repo),
         ref=repo.default_branch,
         writable_src=True,
     )
@@ -234,7 +234,7 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
         "commit",
         request.ticket_id,
         f"attempt-{ticket.attempts}",
-        remote=repo.remote,
+        remote=clone_source(app, repo),
         ref=repo.default_branch,
         writable_src=False,
     )
@@ -253,7 +253,7 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
         ticket = ticket_store.get(session, request.ticket_id)
         sha = _commit(commit_ws.src, out / "patch.diff", ticket)
         branch = branch_for(ticket.id, ticket.attempts)
-        forge = LocalForge(session)
+        forge = forge_for(app, session, repo.repo_id)
         forge.push_branch(repo, commit_ws.src, sha, branch)
         record(
             session,

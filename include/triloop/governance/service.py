@@ -9,17 +9,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triloop.adapters.git import GitError, git
-from triloop.adapters.local_forge import BaseMoved, LocalForge
-from triloop.adapters.protocols import ForgeError
 from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import Decision, ReviewRequest
 from triloop.domain.states import PullRequestState, TicketState, next_pr_state
 from triloop.errors import PermanentError
+from triloop.forges import clone_source, forge_for
 from triloop.governance import diffstat, reviewer
 from triloop.governance.checks import evaluate, evidence_markdown
 from triloop.governance.deptrust import trust_checks
 from triloop.governance.environment import environment_checks, stage_wheelhouses
+from triloop.governance.merging import merge as merge
 from triloop.governance.risk import classify, decide_outcome
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
@@ -71,12 +71,13 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
         pr = _pr(session, repo_id, number)
         repo = repo_ref(session.get_one(Repo, repo_id))
         ticket_id, branch = pr.ticket_id, pr.branch
+    source = clone_source(app, repo)  # the forge's: GitHub's clone URL, or the local bare repo
     parts = ("review", actor.run_owner, f"{repo_id}-{number}")
     base, base_sha = make_workspace(
         app.settings.workspaces_dir,
         *parts,
         "base",
-        remote=repo.remote,
+        remote=source,
         ref=repo.default_branch,
         writable_src=False,
     )
@@ -84,7 +85,7 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
         app.settings.workspaces_dir,
         *parts,
         "merged",
-        remote=repo.remote,
+        remote=source,
         ref=repo.default_branch,
         writable_src=False,
     )
@@ -183,7 +184,8 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
             idempotency_key=key,
             payload={"checks": {c.check_id: c.status for c in checks}, "risk": risk},
         )
-        forge, repo = LocalForge(session), repo_ref(session.get_one(Repo, review.repo_id))
+        repo = repo_ref(session.get_one(Repo, review.repo_id))
+        forge = forge_for(app, session, review.repo_id)  # the policy's: local or GitHub
         forge.comment(
             repo, review.number, evidence_markdown(checks, decision.reasons), key=f"comment:{key}"
         )
@@ -201,47 +203,6 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
     return decision
 
 
-def merge(app: App, decision: Decision, actor: Actor) -> dict[str, str | int] | None:
-    """Merge an approved PR through the forge if its base has not moved since the checks."""
-    with app.uow() as session:
-        pr = _pr(session, decision.repo_id, decision.number)
-        repo = repo_ref(session.get_one(Repo, decision.repo_id))
-        ticket = ticket_store.get(session, pr.ticket_id)
-        if pr.state == PullRequestState.MERGED.value:
-            return _merged(pr)
-        if pr.review_owner != actor.run_owner:  # sent back for a recheck since: not ours now
-            return None
-        if ticket.state == TicketState.IN_REVIEW.value:
-            ticket_store.transition(session, ticket, "approve", actor, payload={"by": actor.name})
-        try:
-            info = LocalForge(session).merge(
-                repo,
-                pr.number,
-                expected_head_sha=decision.head_sha,
-                expected_base_sha=decision.base_sha,
-            )
-        except BaseMoved as exc:
-            ticket_store.transition(session, ticket, "recheck", actor, payload={"reason": str(exc)})
-            pr.review_owner = None
-            return None
-        except ForgeError as exc:
-            raise PermanentError(str(exc)) from exc
-        ticket_store.transition(
-            session, ticket, "merge", actor, payload={"merge_sha": info.merge_sha}
-        )
-        record(
-            session,
-            actor,
-            "forge.merge",
-            repo_id=repo.repo_id,
-            ticket_id=ticket.id,
-            pull_request_id=pr.id,
-            idempotency_key=f"merge:{repo.repo_id}#{pr.number}",
-            payload={"merge_sha": info.merge_sha},
-        )
-        return _merged(pr)
-
-
 def human_verdict(
     app: App, decision: Decision, chosen: str, actor: Actor, *, feedback: str = "", by: str = ""
 ) -> dict[str, str | int] | None:
@@ -251,15 +212,6 @@ def human_verdict(
     result = apply_verdict(app, decision, chosen, actor, feedback=feedback, by=by)
     merged: dict[str, str | int] | None = result.get("merged")
     return merged
-
-
-def _merged(pr: PullRequest) -> dict[str, str | int]:
-    return {
-        "repo_id": pr.repo_id,
-        "number": pr.number,
-        "ticket_id": pr.ticket_id,
-        "merge_sha": pr.merge_sha or "",
-    }
 
 
 def _close(session: Session, pr: PullRequest, actor: Actor, why: str) -> None:
