@@ -63,6 +63,11 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
         print(f"  open   {pr.repo_id}#{pr.number} {pr.branch} {pr.title[:70]}")
     for pr in report.merged_pull_requests:
         print(f"  merged {pr.repo_id}#{pr.number} {pr.branch} -> {pr.merge_sha[:12]}")
+    checked = report.verification
+    print(
+        f"post-merge: {checked.get('verified', 0)} verified, {checked.get('reverted', 0)}"
+        f" reverted, {checked.get('escaped_defects', 0)} escaped defects"
+    )
     if report.dead_letters:
         print(
             f"dead letters ({len(report.dead_letters)}; requeue with `triloop requeue TICKET_ID`):"

@@ -23,9 +23,22 @@ from triloop.domain.states import TicketState
 from triloop.store import breaker as breaker_store
 from triloop.store import runs
 from triloop.store.db import READ_ONLY, engine_for
-from triloop.store.models import CircuitBreaker, LedgerEntry, PullRequest, Repo, Ticket
+from triloop.store.models import (
+    CircuitBreaker,
+    EscapedDefect,
+    LedgerEntry,
+    PullRequest,
+    Repo,
+    Ticket,
+)
 
-LOOPS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
+LOOPS = (
+    "triloop_discovery",
+    "triloop_execution",
+    "triloop_governance",
+    "triloop_verification",
+    "triloop_janitor",
+)
 LEDGER_ROWS = 25
 
 
@@ -102,6 +115,10 @@ class StatusReport(BaseModel):
     pull_requests: dict[str, int] = Field(description="Counts: open, merged, total")
     open_pull_requests: list[PullRequestLine]
     merged_pull_requests: list[PullRequestLine] = Field(description="The last ten merged")
+    verification: dict[str, int] = Field(
+        default_factory=dict,
+        description="Post-merge verification: verified and reverted merges, escaped defects",
+    )
     last_runs: dict[str, str | None] = Field(description="Per loop: its newest ledger row")
     ledger: list[LedgerLine] = Field(description="The newest ledger rows, newest first")
 
@@ -140,6 +157,7 @@ def gather(session: Session, app: App, ledger_rows: int = LEDGER_ROWS) -> Status
         pull_requests={"open": len(open_prs), "merged": len(merged), "total": len(prs)},
         open_pull_requests=open_prs,
         merged_pull_requests=merged[-10:],
+        verification=_verification(session),
         last_runs={dag_id: _last_run(session, dag_id) for dag_id in LOOPS},
         ledger=_ledger(session, ledger_rows),
     )
@@ -192,6 +210,20 @@ def _pr(pr: PullRequest) -> PullRequestLine:
         title=pr.title,
         merge_sha=pr.merge_sha or "",
     )
+
+
+def _verification(session: Session) -> dict[str, int]:
+    states = (TicketState.VERIFIED.value, TicketState.REVERTED.value)
+    rows = session.execute(
+        select(Ticket.state, func.count()).where(Ticket.state.in_(states)).group_by(Ticket.state)
+    ).tuples()
+    counts = {state: int(n) for state, n in rows}
+    defects = session.scalar(select(func.count()).select_from(EscapedDefect)) or 0
+    return {
+        "verified": counts.get(TicketState.VERIFIED.value, 0),
+        "reverted": counts.get(TicketState.REVERTED.value, 0),
+        "escaped_defects": int(defects),
+    }
 
 
 def _last_run(session: Session, dag_id: str) -> str | None:

@@ -11,7 +11,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("triloop_*.py"))
-EXPECTED = {"triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor"}
+EXPECTED = {
+    "triloop_discovery",
+    "triloop_execution",
+    "triloop_governance",
+    "triloop_janitor",
+    "triloop_verification",
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +71,7 @@ def test_sandbox_tasks_use_the_sandbox_operator(dagbag) -> None:  # type: ignore
         ("triloop_governance", "pull_request.scan_base"),
         ("triloop_governance", "pull_request.scan_merged"),
         ("triloop_governance", "pull_request.run_tests"),
+        ("triloop_verification", "merge.run_tests"),
     }
     for dag_id, task_id in sandbox_tasks:
         assert dagbag.dags[dag_id].get_task(task_id).task_type == "SandboxOperator"

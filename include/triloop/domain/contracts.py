@@ -271,3 +271,29 @@ class ReviewRequest(Contract):
     review_out: str = Field(
         default="", description="Host path mounted at /out for the LLM reviewer; empty: none"
     )
+
+
+class VerificationRequest(Contract):
+    """One merged pull request prepared for post-merge verification (the tests, in the sandbox)."""
+
+    repo_id: str
+    number: int = Field(description="The merged pull request")
+    ticket_id: str
+    merge_sha: str = Field(description="Its merge commit on the default branch: what is tested")
+    workspace: str = Field(description="Checkout of merge_sha")
+    tests_out: str = Field(description="Where the sandbox's `check` writes checks.json")
+
+
+class Verification(Contract):
+    """What post-merge verification concluded for one merge."""
+
+    repo_id: str
+    number: int
+    ticket_id: str
+    merge_sha: str
+    outcome: Literal["verified", "reverted", "escalated"] = Field(
+        description="verified: tests green; reverted: a revert PR is open; escalated: a human"
+        " decides (a revert that still fails, or a revert that does not apply)"
+    )
+    failing_tests: list[str] = Field(default_factory=list, description="Failing test ids")
+    revert: PullRequestRef | None = Field(default=None, description="The revert PR, if opened")

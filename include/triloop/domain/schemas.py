@@ -23,6 +23,8 @@ CONTRACTS: tuple[type[contracts.Contract], ...] = (
     contracts.TicketsEventExtra,
     contracts.PullRequestsEventExtra,
     contracts.MergesEventExtra,
+    contracts.VerificationRequest,
+    contracts.Verification,
 )
 
 

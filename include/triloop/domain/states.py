@@ -22,6 +22,8 @@ class TicketState(StrEnum):
     IN_REVIEW = "in_review"
     APPROVED = "approved"
     MERGED = "merged"
+    VERIFIED = "verified"
+    REVERTED = "reverted"
     CHANGES_REQUESTED = "changes_requested"
     REJECTED = "rejected"
     FAILED = "failed"
@@ -61,10 +63,19 @@ def _attempts_exhausted(ctx: Mapping[str, Any]) -> bool:
     return not _attempts_left(ctx)
 
 
+REVERT_RULE = "triloop.revert"
+"""The rule of a ticket post-merge verification opens to revert a merge whose tests failed."""
+
+
+def _is_revert(ctx: Mapping[str, Any]) -> bool:
+    return ctx.get("rule") == REVERT_RULE
+
+
 GUARDS: dict[str, Guard] = {
     "always": _always,
     "attempts_left": _attempts_left,
     "attempts_exhausted": _attempts_exhausted,
+    "is_revert": _is_revert,
 }
 
 
@@ -108,6 +119,13 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.CHANGES_REQUESTED, "exhaust", S.DEAD_LETTER, "attempts_exhausted"),
     Transition(S.REJECTED, "close", S.CLOSED),
     Transition(S.APPROVED, "merge", S.MERGED),
+    # Post-merge verification: the tests on the default branch at the merge commit.
+    Transition(S.MERGED, "verify", S.VERIFIED),
+    Transition(S.MERGED, "revert", S.REVERTED),
+    # A revert PR is born with its branch pushed: straight to review, through governance.
+    Transition(S.NEW, "open_revert", S.PR_OPEN, "is_revert"),
+    # A merged revert whose tests still fail is not reverted again: an operator decides.
+    Transition(S.MERGED, "escalate", S.NEEDS_HUMAN),
     Transition(S.APPROVED, "recheck", S.PR_OPEN),
     Transition(S.NEW, "resolve", S.CLOSED),
     Transition(S.TRIAGED, "resolve", S.CLOSED),

@@ -30,7 +30,7 @@ S = TicketState
 QUIET_STATES = frozenset({S.REJECTED, S.DEAD_LETTER, S.CLOSED, S.SUPPRESSED})
 """States whose key is quiet: cooldown first, then reopened only on escalation."""
 
-OPEN_STATES = frozenset(set(S) - QUIET_STATES - {S.MERGED})
+OPEN_STATES = frozenset(set(S) - QUIET_STATES - {S.MERGED, S.VERIFIED, S.REVERTED})
 """States that count against ``max_open_per_repo``."""
 
 RATE = "rate_per_hour"

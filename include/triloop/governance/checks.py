@@ -11,6 +11,7 @@ from pathlib import Path
 
 from triloop.discovery.parse import ScanOutputError, parse_scan_dir
 from triloop.domain.contracts import CheckResult, Finding, ReviewRequest
+from triloop.domain.states import REVERT_RULE
 
 SCAN_COMMAND = "triloop-harness scan --out /out  # in the sandbox image, at {sha}"
 SECRET_RULES = "secrets."  # include/semgrep/secrets.yml: reported as the `secrets` check
@@ -91,12 +92,26 @@ def evaluate(review: ReviewRequest, rule: str, path: str) -> list[CheckResult]:
             check_id="scan", status="error", command=SCAN_COMMAND.format(sha=sha), excerpt=str(exc)
         )
         return [_tests(Path(review.tests_out), sha), error]
-    return [
+    checks = [
         _tests(Path(review.tests_out), sha),
         _linter("ruff", base, merged, sha),
         *_split_secrets(base, merged, sha),
         _resolved((rule, path), merged, sha),
     ]
+    return [_restored(c) for c in checks] if rule == REVERT_RULE else checks
+
+
+def _restored(check: CheckResult) -> CheckResult:
+    """A revert's lint findings are the ones the reverted merge removed: shown, not gating.
+
+    Its diff is the merge's, inverted, so every line it brings back was there before the merge.
+    The tests still gate (post-merge verification opened it because they failed), and so do
+    secrets: a revert that would bring a credential back waits for a person.
+    """
+    if check.check_id not in ("ruff", "semgrep") or check.status != "failed":
+        return check
+    excerpt = f"restored by the revert (present before the reverted merge):\n{check.excerpt}"
+    return check.model_copy(update={"status": "passed", "excerpt": excerpt})
 
 
 def evidence_markdown(checks: list[CheckResult], reasons: list[str]) -> str:

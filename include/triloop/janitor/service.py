@@ -20,7 +20,8 @@ from triloop.workspace import remove_workspace
 
 log = logging.getLogger(__name__)
 OPEN_UNSTARTED = (TicketState.NEW.value, TicketState.TRIAGED.value, TicketState.READY.value)
-TERMINAL = (TicketState.MERGED.value, TicketState.CLOSED.value, TicketState.DEAD_LETTER.value)
+S = TicketState
+TERMINAL = tuple(s.value for s in (S.MERGED, S.VERIFIED, S.REVERTED, S.CLOSED, S.DEAD_LETTER))
 WORKSPACE_RETENTION_S = 3600
 LOST_LEASE_ACTIONS = ("ticket.lease_expired", "ticket.abandon", "lease.lost")
 

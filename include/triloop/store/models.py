@@ -256,3 +256,21 @@ class Quarantine(Base):
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     released_by: Mapped[str | None] = mapped_column(String(500))
     released_ticket_ids: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class EscapedDefect(Base):
+    """A merge whose tests failed on the default branch after it landed: counted once each."""
+
+    __tablename__ = "escaped_defects"
+    __table_args__ = (UniqueConstraint("pull_request_id", "merge_sha"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id"), index=True)
+    pull_request_id: Mapped[int] = mapped_column(ForeignKey("pull_requests.id"))
+    number: Mapped[int] = mapped_column(doc="The merged pull request's number in its repo")
+    ticket_id: Mapped[str] = mapped_column(String(32), doc="The merged PR's ticket")
+    merge_sha: Mapped[str] = mapped_column(String(64), doc="The merge commit the tests failed on")
+    verification_run: Mapped[str] = mapped_column(String(500), doc="dag_id/run_id that verified")
+    failing_tests: Mapped[list[Any]] = mapped_column(default=list, doc="Failing test ids")
+    revert_number: Mapped[int | None] = mapped_column(doc="The revert PR, if one was opened")
+    revert_ticket_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
