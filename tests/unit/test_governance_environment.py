@@ -236,3 +236,27 @@ def test_an_older_sandbox_gives_only_the_host_side_check(tmp_path: Path) -> None
     evidence = run(trees, DENY_GPL, None, tmp_path / "artifacts")
     assert [c.check_id for c in evidence.checks] == ["vulnerabilities"]
     assert evidence.artifacts == [] and not (tmp_path / "artifacts").exists()
+
+
+def test_the_recorded_command_reproduces_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shlex
+
+    from triloop.governance.environment import main
+
+    trees = _trees(tmp_path, "", "fresh==0.5\n")
+    db = tmp_path / "osv"
+    db.mkdir()
+    (db / "NEW-1.json").write_text(json.dumps(_osv("NEW-1", "fresh", "0.6")))
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(f"host_scanners:\n  osv_database: {db}\n")
+    policy = Policy(host_scanners=HostScannerPolicy(osv_database=str(db)))
+    command = trees.command("vulnerabilities", policy_file)
+    recorded = vulnerabilities(trees, policy, command)
+    env, _python, _m, _module, *args = shlex.split(command)
+    monkeypatch.setenv(*env.split("=", 1))
+    assert main(args) == 1
+    rerun = json.loads(capsys.readouterr().out)
+    assert (rerun["status"], rerun["rule_ids"], rerun["command"]) == ("failed", ["NEW-1"], command)
+    assert rerun["excerpt"] == recorded.excerpt
