@@ -26,6 +26,11 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("TRILOOP_HOME", str(_SESSION_HOME / "triloop"))
+# Tests never reach a package index: pip (the wheelhouse staging of discovery and governance
+# runs `pip download` on the host) finds only what a test puts in PIP_FIND_LINKS. The image
+# builds below are bootstrapping, not tests: they get the caller's environment back.
+_IMAGE_BUILD_ENV = dict(os.environ)
+os.environ["PIP_NO_INDEX"] = "1"
 for extra in (ROOT / "plugins", ROOT / "dags"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
@@ -118,7 +123,12 @@ def sandbox_image(docker_client: docker.DockerClient) -> str:
     """Build (or confirm) the sandbox image; returns its content-hash tag."""
     script = ROOT / "scripts" / "build_sandbox_image.py"
     proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=1800, check=False
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        env=_IMAGE_BUILD_ENV,
     )
     if proc.returncode != 0:
         pytest.fail(f"{script.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -137,6 +147,7 @@ def mini_swe_agent_image(docker_client: docker.DockerClient) -> str:
         text=True,
         timeout=2400,
         check=False,
+        env=_IMAGE_BUILD_ENV,
     )
     if proc.returncode != 0:
         tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

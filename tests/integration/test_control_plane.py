@@ -286,7 +286,8 @@ def test_governance_decides_by_policy(  # type: ignore[no-untyped-def]
         checks = session.scalars(select(CheckRun)).all()
         assert pr.state == pr_state
         assert {c.check_id for c in checks} == {
-            *("tests", "ruff", "semgrep", "secrets", "dependency-trust", "ticket_resolved")
+            *("tests", "ruff", "semgrep", "secrets", "dependency-trust", "ticket_resolved"),
+            "vulnerabilities",
         }
         failing = [c for c in checks if c.status != "passed"]
         if tests_status == "failed":
