@@ -103,7 +103,7 @@ def test_findings_parse_strictly_and_come_out_clean() -> None:
                     "line": 1,
                     "severity": "HIGH",
                     "rule": "code injection!",
-                    "message": "eval of user input\u202e\x1b[31m",
+                    "message": "eval of user input\u202e\x1b[31m\n```",
                 },
                 {"path": "app.py", "severity": "low", "message": "naming"},
             ]
@@ -113,7 +113,7 @@ def test_findings_parse_strictly_and_come_out_clean() -> None:
     assert (first.severity, first.rule, first.message) == (
         "high",
         "llm-review.code-injection",
-        "eval of user input[31m",
+        "eval of user input[31m '''",
     )
     assert (second.line, second.rule) == (0, "llm-review.finding")
 

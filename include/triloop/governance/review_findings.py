@@ -98,12 +98,18 @@ def _finding(index: int, item: object) -> ReviewFinding:
         raise bad("rule", f"must be a string, got {type(rule).__name__}")
     name = _RULE_CHARS.sub("-", rule.strip()).strip("-")[:80] or "finding"
     return ReviewFinding(
-        path=clean(path, 300).replace("\n", " ") or "(no path)",
+        path=_one_line(path, 300) or "(no path)",
         line=line,
         severity=severity.strip().lower(),
         rule=RULE_PREFIX + name.removeprefix(RULE_PREFIX),
-        message=clean(message.strip(), 500).replace("\n", " "),
+        message=_one_line(message.strip(), 500),
     )
+
+
+def _one_line(text: str, limit: int) -> str:
+    """Model text for the evidence: no control characters, one line, no backticks (the
+    evidence shows excerpts in Markdown code fences, which a backtick run could close)."""
+    return clean(text, limit).replace("\n", " ").replace("`", "'")
 
 
 def findings_check(

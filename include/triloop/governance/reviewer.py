@@ -49,26 +49,18 @@ def review_out(app: App, merged_root: Path) -> str:
     return str(out)
 
 
-def review_request(app: App, review: ReviewRequest) -> HarnessRequest:
+def review_request(app: App, review: ReviewRequest, title: str, rule: str) -> HarnessRequest:
     """What the reviewer harness is asked: the PR's title and diff, the policy's budget.
 
-    Derived from the review and the policy alone, so ``decide`` rebuilds the same request
-    instead of trusting anything the sandbox could have rewritten in /out.
+    Derived from the review, the PR's title, its ticket's rule and the policy alone, so
+    ``decide`` rebuilds the same request instead of trusting anything the sandbox could have
+    rewritten in /out.
     """
     policy = app.policy.reviewer
     if policy.harness is None:
         raise ReviewerOff("no LLM reviewer configured (policy reviewer.harness is unset)")
     if not review.review_out:
         raise PermanentError(f"{review.repo_id}#{review.number}: no reviewer output directory")
-    with app.uow() as session:
-        pr = session.scalar(
-            select(PullRequest).where(
-                PullRequest.repo_id == review.repo_id, PullRequest.number == review.number
-            )
-        )
-        if pr is None:
-            raise PermanentError(f"pull request #{review.number} not in {review.repo_id}")
-        title, rule = pr.title, ticket_store.get(session, pr.ticket_id).rule
     ws = Path(review.merged_workspace)
     try:
         diff = git("diff", "--no-ext-diff", "--no-textconv", review.base_sha, "HEAD", cwd=ws)
@@ -96,7 +88,16 @@ def prepare_llm_review(app: App, review: ReviewRequest) -> dict[str, Any]:
 
     Raises ReviewerOff when no reviewer is configured (the DAG skips the review with it).
     """
-    request = review_request(app, review)
+    with app.uow() as session:
+        pr = session.scalar(
+            select(PullRequest).where(
+                PullRequest.repo_id == review.repo_id, PullRequest.number == review.number
+            )
+        )
+        if pr is None:
+            raise PermanentError(f"pull request #{review.number} not in {review.repo_id}")
+        title, rule = pr.title, ticket_store.get(session, pr.ticket_id).rule
+    request = review_request(app, review, title, rule)
     harness = harness_for(request.harness, app.policy.harnesses.get(request.harness))
     Path(request.output_dir, "request.json").write_text(
         json.dumps(harness.request_document(request))
@@ -106,12 +107,15 @@ def prepare_llm_review(app: App, review: ReviewRequest) -> dict[str, Any]:
     return {**request.model_dump(mode="json"), **settings, "command": harness.command(request)}
 
 
-def review_checks(app: App, review: ReviewRequest) -> list[CheckResult]:
-    """The ``llm-review`` check ([] when no reviewer is configured); errors block, never raise."""
+def review_checks(app: App, review: ReviewRequest, title: str, rule: str) -> list[CheckResult]:
+    """The ``llm-review`` check ([] when no reviewer is configured); errors block, never raise.
+
+    ``title`` and ``rule`` are the PR's and its ticket's, as the caller's session has them.
+    """
     if not app.policy.reviewer.enabled:
         return []
     try:
-        request = review_request(app, review)
+        request = review_request(app, review, title, rule)
     except PermanentError as exc:
         return [error_check(f"llm review of {review.repo_id}#{review.number}", str(exc))]
     harness = harness_for(request.harness, app.policy.harnesses.get(request.harness))

@@ -132,7 +132,7 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
         checks = evaluate(review, ticket.rule, ticket.path) + trust_checks(app, review)  # deptrust
         environment = environment_checks(app, review)  # vulnerabilities, licenses, SBOM
         checks += environment.checks
-        checks += reviewer.review_checks(app, review)  # LLM: may add a block, never a pass
+        checks += reviewer.review_checks(app, review, pr.title, ticket.rule)  # only blocks
         rules = app.policy.risk
         changed = diffstat.changes(Path(review.merged_workspace), review.base_sha, rules)
         assessment = classify(
