@@ -119,6 +119,7 @@ def render(report: StatusReport) -> str:
         "",
     )
     requeue = "Requeue with `triloop requeue TICKET_ID` once the cause is fixed."
+    checked = report.verification
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{REFRESH_S}">
@@ -135,6 +136,8 @@ Same data as JSON: <a href="status.json">status.json</a>.</p>
 {tickets_section("Needs a human", "needs-human", report.needs_human, requeue)}
 <h2>Pull requests: {prs["open"]} open, {prs["merged"]} merged, {prs["total"]} total</h2>
 {table(("state", "pull request", "branch", "title"), pr_rows, "none open or merged")}
+<p>Post-merge: {checked.get("verified", 0)} verified, {checked.get("reverted", 0)} reverted,
+{checked.get("escaped_defects", 0)} escaped defects.</p>
 <h2>Last run of each loop</h2>{loops}
 <h2>Latest ledger rows</h2>{ledger}
 </body></html>

@@ -29,6 +29,7 @@ from triloop.governance.postmerge import (
 from triloop.governance.service import decide, merge, prepare_review, select_reviews
 from triloop.status import read_status
 from triloop.store.models import CheckRun, EscapedDefect, LedgerEntry, PullRequest, Repo, Ticket
+from triloop_airflow.ui_html import render
 from triloop_sandbox import SandboxOperator
 
 from tests.integration.test_control_plane import _actor, _fake_sandbox_outputs, _pr_for_first_ticket
@@ -163,6 +164,7 @@ def test_a_red_merge_is_reverted_through_a_pr_and_counted_once(
 
     report = read_status(app)
     assert report.verification == {"verified": 0, "reverted": 1, "escaped_defects": 1}
+    assert "0 verified, 1 reverted,\n1 escaped defects" in render(report)  # the UI page
 
 
 def test_a_green_merge_is_verified(app: App, tmp_path: Path, sandbox_image: str) -> None:

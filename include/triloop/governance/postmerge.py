@@ -151,7 +151,10 @@ def conclude(app: App, request: VerificationRequest, actor: Actor) -> Verificati
             payload={**payload, "failing_tests": result.failing_tests},
         )
         effects.once(session, key, "postmerge", lambda: result.model_dump(mode="json"))
-        return result
+    log.info(
+        "PR #%s in %s at %s: %s", request.number, request.repo_id, request.merge_sha, result.outcome
+    )
+    return result
 
 
 def _revert(
