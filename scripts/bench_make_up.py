@@ -36,7 +36,13 @@ def _counts(db: Path) -> tuple[int, int, int, int]:
         )
 
 
-DAGS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
+DAGS = (
+    "triloop_discovery",
+    "triloop_execution",
+    "triloop_governance",
+    "triloop_verification",
+    "triloop_janitor",
+)
 
 
 def _dag_runs(airflow_db: Path) -> dict[str, dict[str, int]]:

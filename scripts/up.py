@@ -7,8 +7,9 @@ Steps, each printed as it runs:
 2. ``airflow db migrate`` (SQLite in ``AIRFLOW_HOME``), then apply ``airflow_settings.yaml``;
 3. ``triloop db-init`` and ``triloop onboard --sample`` (both idempotent);
 4. ``airflow standalone`` in its own session, its output in ``AIRFLOW_HOME/logs/standalone.log``;
-5. once the API server answers: unpause the four Triloop DAGs (waiting until the DAG processor has
-   parsed them) and trigger ``triloop_discovery`` once, so work starts at once;
+5. once the API server answers: unpause the five Triloop DAGs (discovery, execution, governance,
+   verification, janitor; waiting until the DAG processor has parsed them) and trigger
+   ``triloop_discovery`` once, so work starts at once;
 6. wait. Ctrl-C (SIGINT) or SIGTERM stops every process started here: SIGTERM to the whole
    process group and to every descendant seen (task processes make groups of their own), SIGKILL
    after ``TRILOOP_UP_STOP_TIMEOUT`` seconds (10), then a check that none survived. Exit code 130

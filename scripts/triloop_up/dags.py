@@ -10,7 +10,13 @@ from .console import say
 from .plan import Plan
 from .standalone import Standalone
 
-TRILOOP_DAGS = ("triloop_discovery", "triloop_execution", "triloop_governance", "triloop_janitor")
+TRILOOP_DAGS = (
+    "triloop_discovery",
+    "triloop_execution",
+    "triloop_governance",
+    "triloop_verification",
+    "triloop_janitor",
+)
 TRIGGERED_DAG = "triloop_discovery"
 
 

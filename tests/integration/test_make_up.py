@@ -245,6 +245,7 @@ def test_up_runs_the_factory_and_sigint_stops_every_process_it_started(
         "triloop_discovery": False,
         "triloop_execution": False,
         "triloop_governance": False,
+        "triloop_verification": False,
         "triloop_janitor": False,
     }
     status, runs = _http("GET", f"{base}/api/v2/dags/triloop_discovery/dagRuns", token=token)
