@@ -427,9 +427,72 @@ def _loads(raw: bytes) -> Any:
         return None
 
 
+CHECK_REQUEST = "check-request.json"
+PYTEST_VALUE_OPTIONS = ("-m", "-k", "--deselect", "--ignore", "--ignore-glob")
+PYTEST_PATH_OPTIONS = ("--deselect", "--ignore", "--ignore-glob")
+
+
+def load_check_request(out: Path) -> tuple[str, list[str]]:
+    """The suite name and extra pytest args the host asked for; none without a request file.
+
+    The host validated them against the policy (``test_suites``); this checks them again, so
+    a request from anywhere else cannot load plugins or configuration from outside the repo.
+    """
+    path = out / CHECK_REQUEST
+    if not path.exists():
+        return "", []
+    try:
+        req = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"invalid check request {path}: {exc}") from exc
+    if not isinstance(req, dict) or req.get("schema_version") != SCHEMA_VERSION:
+        raise HarnessError(f"invalid check request: needs schema_version {SCHEMA_VERSION}")
+    suite, args = req.get("suite", ""), req.get("pytest_args", [])
+    if not isinstance(suite, str) or not re.fullmatch(r"[a-z][a-z-]{0,31}", suite):
+        raise HarnessError(f"invalid check request: field 'suite' is malformed: {suite!r}")
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise HarnessError("invalid check request: field 'pytest_args' must be a list of strings")
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in PYTEST_VALUE_OPTIONS and not eq:
+            i += 1
+            value = args[i] if i < len(args) else ""
+        if name in PYTEST_VALUE_OPTIONS and value.strip() and "\x00" not in value:
+            bad = name in PYTEST_PATH_OPTIONS and _outside(value)
+        else:
+            bad = name.startswith("-") or _outside(name)
+        if bad:
+            raise HarnessError(f"invalid check request: pytest argument {arg!r} not allowed")
+        i += 1
+    return suite, args
+
+
+def _outside(value: str) -> bool:
+    """Not a plain repository-relative path or node id."""
+    path = value.split("::", 1)[0]
+    parts = Path(path).parts
+    return (
+        not path
+        or value.startswith(("-", "@"))
+        or os.path.isabs(path)
+        or ".." in parts
+        or any(c in path for c in "\x00\n\\:")
+    )
+
+
 def check_tests(out: Path) -> dict[str, Any]:
     junit = out / "junit.xml"
-    r = run(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"])
+    try:
+        suite, extra = load_check_request(out)
+    except HarnessError as exc:
+        log.error("%s", exc)
+        refused = Run(["python", "-m", "pytest"], 2, 0.0, b"", str(exc).encode())
+        return {**_check("tests", refused, "error", str(exc)), "rule_ids": []}
+    argv = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    r = run([*argv, *extra])
+    selection = f"{suite} suite: {shlex.join(extra) or 'the whole suite'}\n" if suite else ""
     # pytest's short summary (on by default, -rfE) names each failure: "FAILED node::id - msg".
     summary = [ln for ln in r.text.splitlines() if ln.startswith(("FAILED ", "ERROR "))]
     failing = [ln.split(" ", 1)[1].split(" - ", 1)[0] for ln in summary] if r.exit_code else []
@@ -437,7 +500,9 @@ def check_tests(out: Path) -> dict[str, Any]:
         failing = _junit_failures(junit)
     status = {0: "passed", 5: "passed", 1: "failed"}.get(r.exit_code, "error")
     note = "note: no tests collected (pytest exit 5) counts as passed\n" if r.exit_code == 5 else ""
-    return {**_check("tests", r, status, r.tail(note)), "rule_ids": failing}
+    excerpt = selection + r.tail(note, chars=4000 - len(selection))  # the selection stays
+    entry = {**_check("tests", r, status, excerpt), "rule_ids": failing}
+    return {**entry, "suite": suite, "pytest_args": extra}
 
 
 def _junit_failures(junit: Path) -> list[str]:

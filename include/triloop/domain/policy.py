@@ -25,6 +25,7 @@ from triloop.domain.forge_policy import ForgePolicy
 from triloop.domain.grouping import GroupingRules
 from triloop.domain.reviewer_policy import ReviewerPolicy
 from triloop.domain.risk_rules import RiskRules
+from triloop.domain.test_suite_policy import TestSuitePolicy
 from triloop.domain.value import ValueRules
 
 
@@ -353,6 +354,11 @@ class Policy(BaseModel):
         default_factory=ReviewerPolicy,
         description="Governance's optional LLM reviewer: it can add findings and block, never"
         " merge alone (off unless reviewer.harness is set)",
+    )
+    test_suites: TestSuitePolicy = Field(
+        default_factory=TestSuitePolicy,
+        description="Extra pytest arguments of the pre-merge tests check and of post-merge"
+        " verification (a fast suite before the merge, the full one after it)",
     )
     repos: dict[str, RepoPolicy] = Field(default_factory=dict)
     grouping: GroupingRules = Field(

@@ -21,10 +21,11 @@ def _tests(out: Path, sha: str) -> CheckResult:
     try:
         data = json.loads((out / "checks.json").read_text())
         entry = next(c for c in data["checks"] if c["check_id"] == "tests")
+        suite = f"{entry['suite']} suite " if entry.get("suite") else ""  # which tests ran
         return CheckResult(
             check_id="tests",
             status=entry["status"],
-            command=f"{entry['command']}  # at {sha}",
+            command=f"{entry['command']}  # {suite}at {sha}",
             excerpt=str(entry.get("excerpt", ""))[-4000:],
             rule_ids=[str(r) for r in entry.get("rule_ids", [])],
             duration_s=float(entry.get("duration_s", 0.0)),

@@ -27,6 +27,7 @@ from triloop.errors import PermanentError
 from triloop.forges import clone_source
 from triloop.governance.checks import _tests as read_tests_check
 from triloop.governance.revert import RevertConflict, open_revert
+from triloop.governance.test_selection import write_check_request
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
@@ -95,6 +96,7 @@ def prepare_verification(app: App, repo_id: str, number: int, actor: Actor) -> V
             )
         raise VerificationError(why) from exc
     open_up(ws.src, writable=False)
+    write_check_request(ws.out, app.policy.test_suites, "post-merge")  # which tests run
     return VerificationRequest(
         repo_id=repo_id,
         number=number,

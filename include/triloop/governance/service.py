@@ -21,6 +21,7 @@ from triloop.governance.deptrust import trust_checks
 from triloop.governance.environment import environment_checks, stage_wheelhouses
 from triloop.governance.merging import merge as merge
 from triloop.governance.risk import classify, decide_outcome
+from triloop.governance.test_selection import write_check_request
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
@@ -92,6 +93,7 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
     tests_out = merged.root / "tests-out"
     tests_out.mkdir(exist_ok=True)
     tests_out.chmod(0o777)
+    write_check_request(tests_out, app.policy.test_suites, "pre-merge")  # which tests run
     head_sha = git("rev-parse", f"origin/{branch}", cwd=merged.src)
     env = {"GIT_AUTHOR_DATE": MERGE_DATE, "GIT_COMMITTER_DATE": MERGE_DATE}
     try:
