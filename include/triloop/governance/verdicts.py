@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from triloop.bootstrap import App
 from triloop.domain.contracts import Decision
-from triloop.domain.states import PullRequestState, TicketState, next_pr_state
+from triloop.domain.states import REVERT_RULE, PullRequestState, TicketState, next_pr_state
 from triloop.errors import PermanentError
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
@@ -48,7 +48,8 @@ def apply_verdict(
 
     Approve merges (through :func:`service.merge`, which re-checks the base); request changes
     closes the PR and sends the ticket back to ready with the feedback, or to dead letter when
-    its attempts are spent; reject closes PR and ticket, which starts the ticket's cooldown.
+    its attempts are spent (a revert PR's ticket is closed instead: no harness reworks a
+    revert); reject closes PR and ticket, which starts the ticket's cooldown.
     """
     from triloop.governance.service import merge
 
@@ -74,6 +75,8 @@ def apply_verdict(
             ticket_store.transition(session, ticket, event, actor, error=note, payload=payload)
             if chosen == REJECT:
                 ticket_store.transition(session, ticket, "close", actor)
+            elif ticket.rule == REVERT_RULE:  # no harness reworks a revert: it is closed
+                _close_revert(session, ticket, pr, note, actor)
             else:
                 _requeue_or_dead_letter(app, session, ticket, actor)
             pr.state = next_pr_state(pr.state, "close").value
@@ -108,6 +111,29 @@ def _ours_to_close(pr: PullRequest, ticket_state: str, actor: Actor) -> bool:
         pr.state == PullRequestState.OPEN.value
         and pr.review_owner == actor.run_owner
         and ticket_state == TicketState.IN_REVIEW.value
+    )
+
+
+def _close_revert(
+    session: Session, ticket: Ticket, pr: PullRequest, note: str, actor: Actor
+) -> None:
+    """Changes requested on a revert PR close its ticket: execution has no ``revert`` harness.
+
+    The reverted merge stays on the default branch (its ticket ``reverted``, its escaped defect
+    counted); a person who wants it undone another way does that outside Triloop.
+    """
+    why = f"revert closed: {note} (no harness reworks a revert)"
+    ticket_store.transition(session, ticket, "wont_fix", actor, error=why)
+    record(
+        session,
+        actor,
+        "governance.close_revert",
+        outcome="closed",
+        repo_id=pr.repo_id,
+        ticket_id=ticket.id,
+        pull_request_id=pr.id,
+        error=why,
+        payload={"pull_request": pr.number, "branch": pr.branch},
     )
 
 
