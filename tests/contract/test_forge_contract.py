@@ -11,6 +11,7 @@ import json
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from triloop.bootstrap import App
 from triloop.domain.contracts import RepoRef
 from triloop.onboarding import materialise_sample, onboard
 from triloop.store.ledger import CLI
-from triloop.store.models import Effect, Ticket
+from triloop.store.models import Effect, PullRequest, Ticket
 from triloop.workspace import make_workspace
 
 from tests.support.fake_github import FakeGitHub
@@ -252,3 +253,40 @@ def test_every_side_effect_is_recorded_once_under_its_key(
         f"pr:{repo.repo_id}:triloop/x",
         f"push:{repo.repo_id}:triloop/x:{sha}",
     ]
+
+
+def test_closing_a_pull_request_closes_it_once(
+    forge: ForgeFactory, repo: RepoRef, tmp_path: Path, app: App
+) -> None:
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    with forge() as f:
+        pr = _open_pr(f, repo, clone, sha)
+    for _ in range(2):  # a cleared task closes again: one close, one comment
+        with forge() as f:
+            closed = f.close_pull_request(repo, pr.number, comment="Blocked: tests failed")
+        assert closed == replace(pr, state="closed")
+    with forge() as f:
+        assert f.get_pull_request(repo, pr.number).state == "closed"
+        with pytest.raises(ForgeError, match="not open"):
+            f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=sha)
+    with app.uow() as session:
+        row = session.scalars(select(PullRequest)).one()
+        kinds = sorted(session.scalars(select(Effect.kind).where(Effect.key.contains("close:"))))
+    assert row.state == "closed"  # Triloop's row of it too
+    assert kinds == ["close", "comment"]
+
+
+def test_closing_needs_an_unmerged_pull_request(
+    forge: ForgeFactory, repo: RepoRef, tmp_path: Path
+) -> None:
+    base = _git("ls-remote", repo.remote, "refs/heads/main", cwd=tmp_path).split()[0]
+    clone, sha = _commit_on_top(repo, tmp_path, "one")
+    with forge() as f:
+        pr = _open_pr(f, repo, clone, sha)
+        f.merge(repo, pr.number, expected_head_sha=sha, expected_base_sha=base)
+    with forge() as f, pytest.raises(ForgeError, match=rf"#{pr.number} is merged, not open"):
+        f.close_pull_request(repo, pr.number)
+    with forge() as f, pytest.raises(ForgeError, match=r"pull request .*#99\b"):
+        f.close_pull_request(repo, 99)
+    with forge() as f:
+        assert f.get_pull_request(repo, pr.number).state == "merged"

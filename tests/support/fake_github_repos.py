@@ -10,6 +10,8 @@ comment routes of ``tests.support.fake_github_issues`` serve pull request commen
 Like GitHub: a merge with a ``sha`` other than the head is 409 ``Head branch was modified``, a
 merged, closed or conflicting pull request is 405 ``Pull Request is not mergeable``, a second open
 pull request for the same head is 422, an unknown commit is 422 ``No commit found for SHA``.
+``PATCH`` of a pull request closes or reopens it (422 for reopening a merged one, or one whose
+branch is gone) and edits its title and body; closing a closed one changes nothing.
 """
 
 from __future__ import annotations
@@ -173,6 +175,25 @@ def _register(fake: FakeGitHub) -> None:
     @fake.route("GET", "/repos/{owner}/{repo}/pulls/{number}")
     def get_pull(req: Request) -> Response:
         return Response(200, pull_of(req)[2])
+
+    @fake.route("PATCH", "/repos/{owner}/{repo}/pulls/{number}")
+    def update_pull(req: Request) -> Response:
+        repo, data, pr = pull_of(req)
+        body = req.json or {}
+        state = body.get("state", pr["state"])
+        if state not in ("open", "closed") or (state == "open" and pr["merged"]):
+            raise validation_failed("PullRequest", "state")
+        if state == "open" and data.head(pr["head"]["ref"]) is None:
+            raise validation_failed("PullRequest", "state")  # its branch is gone: no reopening
+        issue = repo.issues[pr["number"]]
+        if state != pr["state"]:
+            closed_at = _now() if state == "closed" else None
+            pr.update(state=state, closed_at=closed_at)
+            issue.update(state=state, closed_at=closed_at, updated_at=_now())
+        for name in ("title", "body"):
+            if isinstance(body.get(name), str):
+                pr[name] = issue[name] = body[name]
+        return Response(200, fresh(repo, data, pr))
 
     @fake.route("PUT", "/repos/{owner}/{repo}/pulls/{number}/merge")
     def merge_pull(req: Request) -> Response:

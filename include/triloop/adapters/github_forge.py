@@ -2,11 +2,12 @@
 
 Branches are pushed with git over HTTPS (:mod:`triloop.adapters.github_git`); pull requests,
 commit statuses, comments and merges go through the REST API. Every side effect is recorded
-under the same keys as the local forge's (``push:``, ``pr:``, ``merge:``, ``status:``, and the
-caller's comment key), and each is also safe to repeat when GitHub acted but its answer was
-lost: a pull request is found again by its head branch, a comment by a hidden marker with its
-key, a merge by the pull request being merged already. Triloop's database keeps a mirror row of
-each pull request (governance reads it); GitHub stays the source of truth.
+under the same keys as the local forge's (``push:``, ``pr:``, ``merge:``, ``close:``,
+``status:``, and the caller's comment key), and each is also safe to repeat when GitHub acted
+but its answer was lost: a pull request is found again by its head branch, a comment by a hidden
+marker with its key, a merge or close by the pull request being merged or closed already.
+Triloop's database keeps a mirror row of each pull request (governance reads it); GitHub stays
+the source of truth.
 
 Workspaces fetch from ``clone_url`` too (:meth:`GitHubForge.clone_source`), the token again only
 in that git process's environment.
@@ -43,7 +44,7 @@ from triloop.adapters.github_common import (
     rebuilt,
 )
 from triloop.adapters.local_forge import STATUS_STATES
-from triloop.adapters.protocols import BaseMoved, CloneSource, PullRequestInfo
+from triloop.adapters.protocols import BaseMoved, CloneSource, PullRequestInfo, close_key
 from triloop.domain.contracts import RepoRef
 from triloop.store import effects
 from triloop.store.models import PullRequest, utcnow
@@ -187,6 +188,26 @@ class GitHubForge:
                     ) from exc
                 raise
         log.info("merged %s#%s at head %s", self.repository, number, head[:12])
+
+    def close_pull_request(
+        self, repo: RepoRef, number: int, *, comment: str | None = None
+    ) -> PullRequestInfo:
+        """Close the pull request on GitHub unmerged (``comment`` first); closed already is fine."""
+        key = close_key(repo, number)
+        pull = self._pull(number)
+        info = pull_info(repo, pull)
+        if info.state == "merged":
+            raise GitHubForgeError(f"pull request {self.repository}#{number} is merged, not open")
+        if info.state == "open" and effects.recorded(self.session, key) is None:
+            if comment:
+                self.comment(repo, number, comment, key=f"comment:{key}")
+            with errors(f"close pull request {self.repository}#{number}"):
+                pull.edit(state="closed")
+            info = pull_info(repo, pull)
+            log.info("closed %s#%s unmerged", self.repository, number)
+        self._mirror(info)
+        effects.once(self.session, key, "close", lambda: {"number": number})
+        return info
 
     # -- comments and statuses -------------------------------------------------------------
     def comment(self, repo: RepoRef, number: int, body: str, *, key: str) -> None:

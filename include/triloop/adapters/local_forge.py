@@ -12,7 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from triloop.adapters.git import GitError, git
-from triloop.adapters.protocols import BaseMoved, CloneSource, ForgeError, PullRequestInfo
+from triloop.adapters.protocols import (
+    BaseMoved,
+    CloneSource,
+    ForgeError,
+    PullRequestInfo,
+    close_key,
+)
 from triloop.domain.contracts import RepoRef
 from triloop.domain.states import PullRequestState, next_pr_state
 from triloop.store import effects
@@ -150,6 +156,21 @@ class LocalForge:
         row.merged_at = utcnow()
         merged = {"merge_sha": row.merge_sha, "head": expected_head_sha, "base": expected_base_sha}
         effects.once(self.session, f"merge:{repo.repo_id}#{number}", "merge", lambda: merged)
+        return _info(row)
+
+    def close_pull_request(
+        self, repo: RepoRef, number: int, *, comment: str | None = None
+    ) -> PullRequestInfo:
+        """Close the row unmerged (a closed one stays as it is), ``comment`` recorded first."""
+        row = self._row(repo.repo_id, number)
+        if row.state == PullRequestState.MERGED.value:
+            raise ForgeError(f"pull request #{number} is merged, not open")
+        key = close_key(repo, number)
+        if comment and row.state == PullRequestState.OPEN.value:
+            self.comment(repo, number, comment, key=f"comment:{key}")
+        if row.state == PullRequestState.OPEN.value:
+            row.state = next_pr_state(row.state, "close").value
+        effects.once(self.session, key, "close", lambda: {"number": number})
         return _info(row)
 
     def set_status(

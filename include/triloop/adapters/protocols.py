@@ -56,7 +56,9 @@ class Forge(Protocol):
 
     ``merge`` lands exactly the (head, base) pair the checks ran on: a moved base raises
     :class:`BaseMoved`, a moved head a :class:`ForgeError` (refused, never re-checked).
-    ``clone_source`` says where workspaces fetch the repository from.
+    ``clone_source`` says where workspaces fetch the repository from. ``close_pull_request``
+    closes a pull request unmerged, once per PR (effect key :func:`close_key`), Triloop's row of
+    it included; an already closed one is fine, a merged or unknown one a :class:`ForgeError`.
     """
 
     def clone_source(self, repo: RepoRef) -> CloneSource: ...
@@ -89,6 +91,15 @@ class Forge(Protocol):
     def merge(
         self, repo: RepoRef, number: int, *, expected_head_sha: str, expected_base_sha: str
     ) -> PullRequestInfo: ...
+
+    def close_pull_request(
+        self, repo: RepoRef, number: int, *, comment: str | None = None
+    ) -> PullRequestInfo: ...
+
+
+def close_key(repo: RepoRef, number: int) -> str:
+    """The effect key of closing pull request ``number``; its comment's is ``comment:`` + it."""
+    return f"close:{repo.repo_id}#{number}"
 
 
 @dataclass(frozen=True)
