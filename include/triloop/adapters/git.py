@@ -67,13 +67,14 @@ def fresh_checkout(remote: str, ref: str, dest: Path, env: Mapping[str, str] | N
 
     ``dest`` records no remote URL: each call fetches ``remote`` by its URL with ``env`` (which
     may carry credentials for that one git process), so nothing in the checkout holds them.
-    Branches land under ``refs/remotes/origin/``.
+    Branches land under ``refs/remotes/origin/``; ``--prune`` drops the ones the remote deleted,
+    so a re-used checkout never resolves a branch that is gone (a deleted PR branch).
     """
     if not (dest / ".git").exists():
         dest.mkdir(parents=True, exist_ok=True)
         git("init", "--quiet", str(dest))
     refspec = "+refs/heads/*:refs/remotes/origin/*"
-    git("fetch", "--quiet", "--force", remote, refspec, cwd=dest, env=env)
+    git("fetch", "--quiet", "--force", "--prune", remote, refspec, cwd=dest, env=env)
     sha = git("rev-parse", f"origin/{ref}^{{commit}}", cwd=dest)
     git("checkout", "--quiet", "--force", "--detach", sha, cwd=dest)
     git("clean", "-fdxq", cwd=dest)

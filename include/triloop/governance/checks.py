@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from triloop.discovery.parse import ScanOutputError, parse_scan_dir
+from triloop.discovery.parse import ScanOutputError, load_json, parse_scan_dir
 from triloop.domain.contracts import CheckResult, Finding, ReviewRequest
 from triloop.domain.states import REVERT_RULE
 
@@ -99,7 +99,39 @@ def evaluate(review: ReviewRequest, rule: str, path: str) -> list[CheckResult]:
         *_split_secrets(base, merged, sha),
         _resolved((rule, path), merged, sha),
     ]
+    checks = _broken_tools(checks, Path(review.base_out), Path(review.merged_out))
     return [_restored(c) for c in checks] if rule == REVERT_RULE else checks
+
+
+SCANNERS = {"ruff": ("ruff",), "semgrep": ("semgrep",), "secrets": ("semgrep",)}
+"""The scanners each scan-derived check reads; ``ticket_resolved`` reads both (merged tree)."""
+
+
+def _broken_tools(checks: list[CheckResult], base_out: Path, merged_out: Path) -> list[CheckResult]:
+    """Checks fed by a scanner the sandbox reported broken (result.json ``error``) as ``error``.
+
+    A tool that crashed (semgrep exiting 2, say) may still leave a report with no findings:
+    that proves nothing, so neither its checks nor ``ticket_resolved`` (when it broke on the
+    merged tree) may pass on it.
+    """
+    broken: dict[str, list[str]] = {}
+    in_merged: set[str] = set()
+    for out in (base_out, merged_out):
+        tools = load_json(out / "result.json").get("tools", {})
+        for tool in ("ruff", "semgrep"):
+            if error := (tools.get(tool) or {}).get("error"):
+                broken.setdefault(tool, []).append(f"{tool} broke in the scan of {out}: {error}")
+                in_merged |= {tool} if out == merged_out else set()
+    result = []
+    for check in checks:
+        used: tuple[str, ...] = SCANNERS.get(check.check_id, ())
+        used = tuple(in_merged) if check.check_id == "ticket_resolved" else used
+        why = [line for tool in used for line in broken.get(tool, [])]
+        if why:
+            excerpt = "\n".join(why)[-4000:]
+            check = check.model_copy(update={"status": "error", "excerpt": excerpt})
+        result.append(check)
+    return result
 
 
 def _restored(check: CheckResult) -> CheckResult:

@@ -3,6 +3,8 @@
 Reads the requirement files of the base and merged checkouts as text (no repository code runs)
 and asks the policy's package index about each added or changed requirement. Rule ids:
 
+- ``deptrust.unparsable``: a line the PR adds that cannot be vetted (does not parse, an option
+  pip does not read, a path out of the repository; triloop.governance.deptrust_lines);
 - ``deptrust.typosquat``: the name imitates a popular or already-used one (domain.typosquat);
 - ``deptrust.unpinned``: not an ``==`` pin; ``deptrust.semver``: a pin moved to another major;
 - ``deptrust.unknown-package`` / ``deptrust.unknown-version`` / ``deptrust.yanked``: the index
@@ -29,13 +31,14 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from triloop.discovery.dependencies import Dependency, DependencyError, declared_dependencies
+from triloop.discovery.dependencies import Dependency, DependencyError
 from triloop.discovery.simple_index import IndexFile, IndexPageError, parse_project_json
 from triloop.discovery.simple_index import parse_project_page as parse_project_html
 from triloop.domain.contracts import CheckResult, ReviewRequest
 from triloop.domain.dependency_trust_policy import DependencyTrustPolicy
 from triloop.domain.policy import Policy
 from triloop.domain.typosquat import known_names, typosquat_of
+from triloop.governance.deptrust_lines import read_tree
 
 if TYPE_CHECKING:
     from triloop.bootstrap import App
@@ -155,8 +158,13 @@ def dependency_trust(
     lines: list[str] = []
     rule_ids: set[str] = set()
     try:
-        before = declared_dependencies(base)
-        changed = changed_requirements(before, declared_dependencies(merged))
+        before, broken = read_tree(base)
+        after, unreadable = read_tree(merged)
+        known_bad = {(b.path, b.text) for b in broken}  # the base's: not this PR's to fix
+        for bad in (b for b in unreadable if (b.path, b.text) not in known_bad):
+            rule_ids.add("deptrust.unparsable")
+            lines.append(f"{bad.path}:{bad.line}: {bad.text}: deptrust.unparsable: {bad.why}")
+        changed = changed_requirements(before, after)
         known = known_names(
             rules.allowed_names,
             popular_names(),

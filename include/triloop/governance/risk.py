@@ -126,13 +126,25 @@ def decide_outcome(
     failed: Sequence[str],
     confidence: float,
     rules: RiskRules | None = None,
+    errored: Sequence[str] = (),
 ) -> tuple[Outcome, str]:
     """What governance does with a reviewed PR, and the one-line reason why.
 
     Any check not green blocks; level 0 only observes (the PR waits for a human, nothing merges
     by policy); auto-merge needs the tier allowed at this level and confidence above the gate.
+
+    ``errored`` names the checks that could not give a verdict (status ``error``: a crashed
+    sandbox, a tool that broke, output that does not parse). They block too: an unchecked PR
+    never merges and is never put to a human. When they are all that blocks, the reason starts
+    ``checks errored`` and :func:`retry_when_blocked` is true: the crash is not the change's
+    fault, so the ticket goes back to ready (attempts bounded) instead of being closed.
     """
     rules = rules or RiskRules()
+    if retry_when_blocked(failed, errored):
+        return "blocked", (
+            f"checks errored: {', '.join(sorted(set(errored)))} (no verdict on the change;"
+            " the ticket goes back to ready)"
+        )
     if failed:
         return "blocked", f"checks not green: {', '.join(failed)}"
     if autonomy_level == 0:
@@ -145,6 +157,14 @@ def decide_outcome(
             " a human decides"
         )
     return "auto_merge", f"all checks green, {tier} risk, autonomy level {autonomy_level}"
+
+
+def retry_when_blocked(failed: Sequence[str], errored: Sequence[str]) -> bool:
+    """Blocked only by checks that errored: send the ticket back rather than close it.
+
+    A check that failed is a verdict on the change (close it); one that errored is not.
+    """
+    return bool(failed) and set(failed) <= set(errored)
 
 
 def _requirement_name(line: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,11 +17,13 @@ from triloop.domain.states import PullRequestState, TicketState, next_pr_state
 from triloop.errors import PermanentError
 from triloop.forges import clone_source, forge_for
 from triloop.governance import diffstat, reviewer
+from triloop.governance.bad_input import BranchDeleted as BranchDeleted
+from triloop.governance.bad_input import apply_crashes, branch_deleted, send_back
 from triloop.governance.checks import evaluate, evidence_markdown
 from triloop.governance.deptrust import trust_checks
 from triloop.governance.environment import environment_checks, stage_wheelhouses
 from triloop.governance.merging import merge as merge
-from triloop.governance.risk import classify, decide_outcome
+from triloop.governance.risk import classify, decide_outcome, retry_when_blocked
 from triloop.governance.test_selection import write_check_request
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
@@ -71,7 +74,10 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
     with app.uow() as session:
         pr = _pr(session, repo_id, number)
         repo = repo_ref(session.get_one(Repo, repo_id))
-        ticket_id, branch = pr.ticket_id, pr.branch
+        ticket_id, branch, pr_id = pr.ticket_id, pr.branch, pr.id
+        gone = forge_for(app, session, repo_id).branch_sha(repo, branch) is None
+    if gone:  # deleted on the forge: a clear error on this PR, which is closed
+        raise branch_deleted(app, pr_id, actor)
     source = clone_source(app, repo)  # the forge's: GitHub's clone URL, or the local bare repo
     parts = ("review", actor.run_owner, f"{repo_id}-{number}")
     base, base_sha = make_workspace(
@@ -94,7 +100,10 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
     tests_out.mkdir(exist_ok=True)
     tests_out.chmod(0o777)
     write_check_request(tests_out, app.policy.test_suites, "pre-merge")  # which tests run
-    head_sha = git("rev-parse", f"origin/{branch}", cwd=merged.src)
+    try:  # the fetch prunes: a branch deleted since the check above is gone here too
+        head_sha = git("rev-parse", "--verify", f"origin/{branch}^{{commit}}", cwd=merged.src)
+    except GitError as exc:
+        raise branch_deleted(app, pr_id, actor) from exc
     env = {"GIT_AUTHOR_DATE": MERGE_DATE, "GIT_COMMITTER_DATE": MERGE_DATE}
     try:
         git("merge", "--no-ff", "--no-edit", head_sha, cwd=merged.src, env=env)
@@ -122,8 +131,14 @@ STATUS_CONTEXT = "triloop/checks"
 """The commit status governance sets on a PR head: the check summary."""
 
 
-def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
-    """Store the evidence and decide; idempotent per (run, PR, head)."""
+def decide(
+    app: App, review: ReviewRequest, actor: Actor, *, crashed: Mapping[str, str] | None = None
+) -> Decision:
+    """Store the evidence and decide; idempotent per (run, PR, head).
+
+    ``crashed``: the check sandbox tasks that failed, and their logs (see bad_input). Checks
+    that errored block; when only they block, the ticket goes back to ready (see risk).
+    """
     key = f"decision:{actor.run_owner}:{review.repo_id}#{review.number}@{review.head_sha}"
     with app.uow() as session:
         earlier = effects.recorded(session, key)
@@ -135,6 +150,8 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
         environment = environment_checks(app, review)  # vulnerabilities, licenses, SBOM
         checks += environment.checks
         checks += reviewer.review_checks(app, review, pr.title, ticket.rule)  # only blocks
+        sha = f"{review.base_sha[:12]}+{review.head_sha[:12]}"
+        checks = apply_crashes(checks, crashed or {}, sha)
         rules = app.policy.risk
         changed = diffstat.changes(Path(review.merged_workspace), review.base_sha, rules)
         assessment = classify(
@@ -143,7 +160,9 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
         risk, reasons = assessment.tier, assessment.reasons
         failed = reviewer.gate_failures(checks)  # not green, or no deterministic check ran
         level = app.policy.autonomy_for(review.repo_id)
-        outcome, why = decide_outcome(level, risk, failed, ticket.confidence or 0.0, rules)
+        errored = [c.check_id for c in checks if c.status == "error"]
+        confidence = ticket.confidence or 0.0
+        outcome, why = decide_outcome(level, risk, failed, confidence, rules, errored)
         decision = Decision(
             repo_id=review.repo_id,
             number=review.number,
@@ -199,7 +218,9 @@ def decide(app: App, review: ReviewRequest, actor: Actor) -> Decision:
             state="failure" if failed else "success",
             description=f"{passed}/{len(checks)} checks passed; {outcome} ({risk} risk)",
         )
-        if outcome == "blocked":
+        if outcome == "blocked" and retry_when_blocked(failed, errored):
+            send_back(app, session, pr, actor, why)  # a crash is no verdict on the change
+        elif outcome == "blocked":
             _close(session, pr, actor, why)
         effects.once(session, key, "decision", lambda: decision.model_dump(mode="json"))
     return decision
