@@ -13,7 +13,7 @@ from triloop.adapters.git import GitError, git
 from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import Decision, ReviewRequest
-from triloop.domain.states import PullRequestState, TicketState, next_pr_state
+from triloop.domain.states import PullRequestState, TicketState
 from triloop.errors import PermanentError
 from triloop.forges import clone_source, forge_for
 from triloop.governance import diffstat, reviewer
@@ -222,6 +222,7 @@ def decide(
             send_back(app, session, pr, actor, why)  # a crash is no verdict on the change
         elif outcome == "blocked":
             _close(session, pr, actor, why)
+            forge.close_pull_request(repo, review.number, comment=f"Blocked by governance: {why}")
         effects.once(session, key, "decision", lambda: decision.model_dump(mode="json"))
     return decision
 
@@ -241,7 +242,6 @@ def _close(session: Session, pr: PullRequest, actor: Actor, why: str) -> None:
     ticket = ticket_store.get(session, pr.ticket_id)
     ticket_store.transition(session, ticket, "reject", actor, error=why)
     ticket_store.transition(session, ticket, "close", actor)
-    pr.state = next_pr_state(pr.state, "close").value
 
 
 def _send_back(app: App, repo_id: str, number: int, actor: Actor, why: str) -> None:
@@ -259,7 +259,9 @@ def _send_back(app: App, repo_id: str, number: int, actor: Actor, why: str) -> N
         if ticket.state == TicketState.IN_REVIEW.value:
             ticket_store.transition(session, ticket, "request_changes", actor, error=why)
             ticket_store.transition(session, ticket, "requeue", actor)
-        pr.state = next_pr_state(pr.state, "close").value
+        repo = repo_ref(session.get_one(Repo, repo_id))
+        note = "Closed by governance: it does not merge into its base; its ticket goes back."
+        forge_for(app, session, repo_id).close_pull_request(repo, number, comment=note)
 
 
 def _pr(session: Session, repo_id: str, number: int) -> PullRequest:

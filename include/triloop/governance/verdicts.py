@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from triloop.bootstrap import App
 from triloop.domain.contracts import Decision
-from triloop.domain.states import REVERT_RULE, PullRequestState, TicketState, next_pr_state
+from triloop.domain.states import REVERT_RULE, PullRequestState, TicketState
 from triloop.errors import PermanentError
 from triloop.store import effects
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
-from triloop.store.models import LedgerEntry, PullRequest, Ticket
+from triloop.store.models import LedgerEntry, PullRequest, Repo, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def apply_verdict(
                 _close_revert(session, ticket, pr, note, actor)
             else:
                 _requeue_or_dead_letter(app, session, ticket, actor)
-            pr.state = next_pr_state(pr.state, "close").value
+            _close_on_forge(app, session, pr, f"Closed: {note}")
             applied = True
         result = {
             "chosen": chosen,
@@ -112,6 +112,15 @@ def _ours_to_close(pr: PullRequest, ticket_state: str, actor: Actor) -> bool:
         and pr.review_owner == actor.run_owner
         and ticket_state == TicketState.IN_REVIEW.value
     )
+
+
+def _close_on_forge(app: App, session: Session, pr: PullRequest, comment: str) -> None:
+    """Close the PR where it lives (the repo's forge: GitHub too), the verdict as its comment."""
+    from triloop.discovery.service import repo_ref
+    from triloop.forges import forge_for
+
+    repo = repo_ref(session.get_one(Repo, pr.repo_id))
+    forge_for(app, session, pr.repo_id).close_pull_request(repo, pr.number, comment=comment)
 
 
 def _close_revert(
