@@ -198,13 +198,14 @@ class GitHubForge:
         info = pull_info(repo, pull)
         if info.state == "merged":
             raise GitHubForgeError(f"pull request {self.repository}#{number} is merged, not open")
-        if info.state == "open" and effects.recorded(self.session, key) is None:
+        if effects.recorded(self.session, key) is None:  # the comment also when closed by hand
             if comment:
                 self.comment(repo, number, comment, key=f"comment:{key}")
-            with errors(f"close pull request {self.repository}#{number}"):
-                pull.edit(state="closed")
-            info = pull_info(repo, pull)
-            log.info("closed %s#%s unmerged", self.repository, number)
+            if info.state == "open":
+                with errors(f"close pull request {self.repository}#{number}"):
+                    pull.edit(state="closed")
+                info = pull_info(repo, pull)
+                log.info("closed %s#%s unmerged", self.repository, number)
         self._mirror(info)
         effects.once(self.session, key, "close", lambda: {"number": number})
         return info

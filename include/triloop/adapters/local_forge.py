@@ -166,7 +166,7 @@ class LocalForge:
         if row.state == PullRequestState.MERGED.value:
             raise ForgeError(f"pull request #{number} is merged, not open")
         key = close_key(repo, number)
-        if comment and row.state == PullRequestState.OPEN.value:
+        if comment and effects.recorded(self.session, key) is None:
             self.comment(repo, number, comment, key=f"comment:{key}")
         if row.state == PullRequestState.OPEN.value:
             row.state = next_pr_state(row.state, "close").value

@@ -36,13 +36,15 @@ def repo_ref(row: Repo) -> RepoRef:
 
 
 def prepare_scan(app: App, repo: RepoRef, actor: Actor) -> ScanRequest:
-    """Update the repo's scan workspace to the default branch head."""
+    """Update the repo's scan workspace to the default branch head, fetched from its forge."""
+    from triloop.forges import clone_source  # forges -> tracking -> this module: import here
+
     ws, sha = make_workspace(
         app.settings.workspaces_dir,
         "scan",
         actor.run_owner,
         repo.repo_id,
-        remote=repo.remote,
+        remote=clone_source(app, repo),  # GitHub's clone URL, or the onboarded bare repo
         ref=repo.default_branch,
         writable_src=False,
     )
