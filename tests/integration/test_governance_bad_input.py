@@ -190,7 +190,9 @@ def _semgrep_error(review: ReviewRequest) -> None:
         (_semgrep_error, {}, {"semgrep", "secrets", "ticket_resolved"}, "semgrep failed (exit 2)"),
         (
             lambda review: None,
-            {"run_tests": "http://airflow.test/dags/d/runs/r/tasks/pull_request.run_tests/mapped/0"},
+            {
+                "run_tests": "http://airflow.test/dags/d/runs/r/tasks/pull_request.run_tests/mapped/0"
+            },
             {"tests"},
             "sandbox task pull_request.run_tests failed",
         ),
@@ -287,3 +289,74 @@ def test_an_unparsable_requirements_file_fails_dependency_trust(
     pr, ticket = _pr(app, bad)
     assert (pr.state, ticket.state) == ("closed", "closed")  # the change's fault: closed
     _decide_clean(app, clean)
+
+
+CRASHING_TEST = """import os
+import signal
+
+
+def test_interrupts_the_harness():
+    os.kill(1, signal.SIGINT)  # the sandbox's PID 1 is triloop-harness: it dies mid-check
+"""
+
+
+@pytest.fixture
+def governance_dag(
+    sandbox_image: str, triloop_home: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """The real triloop_governance DAG on a migrated Airflow DB and this test's Triloop DB."""
+    import subprocess
+    import sys
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, timeout=300)
+    conn = {"conn_type": "generic", "extra": {"sqlalchemy_url": db_url}}
+    monkeypatch.setenv("AIRFLOW_CONN_TRILOOP_DB", json.dumps(conn))
+    from airflow.dag_processing.dagbag import DagBag
+
+    root = Path(__file__).resolve().parents[2]
+    bag = DagBag(dag_folder=str(root / "dags" / "triloop_governance.py"))
+    assert bag.import_errors == {}
+    return bag.dags["triloop_governance"]
+
+
+@pytest.mark.docker
+def test_a_crashed_sandbox_in_the_dag_is_decided_as_an_error(
+    app: App, tmp_path: Path, governance_dag: Any
+) -> None:
+    """dag.test with real sandboxes: the bad PR's tests kill the harness in its check and scan
+    sandboxes; sandbox_crashes and decide still run for it, the clean PR is merged."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    app.policy.repos["sample"] = RepoPolicy(autonomy_level=2)  # as include/policy/default.yaml
+    onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    _host_scan(app, "scan-1")
+    first, second, *_ = claim(app, _actor("exec-1"))
+    (_, bad), (_, clean) = _open_pr(app, first), _open_pr(app, second)
+    _push_to_pr(app, tmp_path, bad, {"tests/test_crash.py": CRASHING_TEST})
+
+    run = governance_dag.test()
+    with create_session() as session:
+        states = {
+            (ti.task_id.split(".")[-1], ti.map_index): str(ti.state)
+            for ti in session.scalars(select(TaskInstance).where(TaskInstance.run_id == run.run_id))
+        }
+    index = {bad: 0, clean: 1} if bad < clean else {bad: 1, clean: 0}
+    b, c = index[bad], index[clean]
+    assert states[("run_tests", b)] == "failed", states
+    assert states[("sandbox_crashes", b)] == states[("decide", b)] == "success", states
+    assert states[("auto_merge", b)] == "skipped"
+    assert states[("auto_merge", c)] == "success", states
+
+    pr, ticket = _pr(app, bad)
+    assert (pr.state, ticket.state) == ("closed", "ready")
+    assert (ticket.last_error or "").startswith("checks errored: ")
+    with app.uow() as session:
+        rows = session.scalars(
+            select(CheckRun).where(CheckRun.pull_request_id == pr.id, CheckRun.status == "error")
+        ).all()
+    by_id = {r.check_id: r.excerpt for r in rows}
+    assert "sandbox task pull_request.run_tests failed" in by_id["tests"]
+    assert f"/tasks/pull_request.run_tests/mapped/{b}" in by_id["tests"]
+    assert _pr(app, clean)[0].state == "merged"

@@ -1,0 +1,33 @@
+"""Which check sandboxes of one pull request crashed: the evidence governance's decide gets.
+
+A sandbox task fails when its container errs, the harness crashes, the kernel kills it (OOM) or
+its wall-clock limit stops it. ``decide`` still runs (the ``sandbox_crashes`` task between them
+runs whatever the sandboxes did) and records an ``error`` check naming the task and its log
+(triloop.governance.bad_input.apply_crashes), so the PR never stays in review for nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+GROUP = "pull_request"
+SANDBOX_TASKS = ("scan_base", "scan_merged", "run_tests", "llm_review")
+CRASHED = frozenset({"failed", "upstream_failed"})
+"""upstream_failed: the sandbox never ran, its own preparation (prepare_llm_review) failed."""
+
+
+def crashed_sandboxes(context: Mapping[str, Any]) -> dict[str, str]:
+    """{sandbox task id: its log URL} for this map index's sandboxes that did not finish."""
+    ti = context["ti"]
+    task_ids = [f"{GROUP}.{name}" for name in SANDBOX_TASKS]
+    states = ti.get_task_states(
+        dag_id=ti.dag_id, map_index=ti.map_index, task_ids=task_ids, run_ids=[ti.run_id]
+    ).get(ti.run_id, {})
+    own = ti.log_url.split("?", 1)[0]  # .../tasks/<this task>/mapped/<index>
+    crashed = {}
+    for task_id in task_ids:
+        state = states.get(f"{task_id}_{ti.map_index}", states.get(task_id))
+        if state in CRASHED:
+            crashed[task_id] = own.replace(f"/tasks/{ti.task_id}", f"/tasks/{task_id}", 1)
+    return crashed
