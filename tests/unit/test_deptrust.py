@@ -110,9 +110,36 @@ def test_without_an_index_the_offline_rules_still_block(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("merged", "why"),
+    [
+        ("requests=2.31\n", "not a valid requirement 'requests=2.31'"),
+        ("requests===\n", "not a valid requirement: '===' names no version"),
+        ("-e ../../etc\n", "-e '../../etc' points outside the repository"),
+        ("-r /etc/passwd\n", "-r '/etc/passwd' points outside the repository"),
+        ("../outside.whl\n", "a path '../outside.whl' points outside the repository"),
+        ("--frobnicate requests\n", "--frobnicate is not a pip option"),
+    ],
+)
+def test_a_line_that_cannot_be_vetted_fails_as_unparsable(
+    tmp_path: Path, merged: str, why: str
+) -> None:
+    result = _run(tmp_path, "", f"requests==2.30.0\n{merged}", None)
+    assert (result.status, result.rule_ids) == ("failed", ["deptrust.unparsable"])
+    assert f"requirements.txt:2: {merged.strip()}: deptrust.unparsable: {why}" in result.excerpt
+    assert "1 added or changed requirement(s)" in result.excerpt  # the readable line: vetted
+
+
+def test_fine_pip_lines_and_the_base_s_own_bad_lines_pass(tmp_path: Path) -> None:
+    fine = "-r requirements.txt\n--index-url https://pypi.org/simple\n"
+    fine += "requests==2.30.0 \\\n  --hash=sha256:ab  # pinned, hashed\n"
+    assert _run(tmp_path, "", fine, None).status == "passed"
+    kept = _run(tmp_path, "requests===\n", "requests===\nidna==3.7\n", None)
+    assert (kept.status, kept.rule_ids) == ("passed", [])  # not this PR's line
+
+
+@pytest.mark.parametrize(
     ("merged", "page", "message"),
     [
-        ("requests=2.31\n", None, r"requirements.txt:1: not a valid requirement 'requests=2.31'"),
         ("requests==2.31.0\n", b"{not json", r"requests/index.json is not PEP 691 JSON"),
         ("requests==2.31.0\n", b'{"files": {}}', r"is not PEP 691 JSON: files is a dict"),
         (
