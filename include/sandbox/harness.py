@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -551,6 +552,19 @@ def check_semgrep() -> dict[str, Any]:
     }
 
 
+def _guarded(check_id: str, check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One check; if its own code raises, an ``error`` entry naming it (the others still run)."""
+    try:
+        return check()
+    except Exception as exc:  # a crashing check is evidence, not a crashed harness
+        log.exception("check %s crashed", check_id)
+        crashed = Run(["triloop-harness", "check"], -1, 0.0, b"", repr(exc).encode())
+        return {
+            **_check(check_id, crashed, "error", f"{check_id} crashed: {exc!r}"),
+            "rule_ids": [],
+        }
+
+
 def _check(check_id: str, r: Run, status: str, excerpt: str) -> dict[str, Any]:
     command = shlex.join(r.argv)
     return {
@@ -564,7 +578,11 @@ def _check(check_id: str, r: Run, status: str, excerpt: str) -> dict[str, Any]:
 
 
 def cmd_check(out: Path) -> tuple[int, dict[str, Any]]:
-    checks = [check_tests(out), check_ruff(), check_semgrep()]
+    checks = [
+        _guarded("tests", lambda: check_tests(out)),
+        _guarded("ruff", check_ruff),
+        _guarded("semgrep", check_semgrep),
+    ]
     write_json(out / "checks.json", {"schema_version": SCHEMA_VERSION, "checks": checks})
     return 0, {"command": "check", "checks": {c["check_id"]: c["status"] for c in checks}}
 

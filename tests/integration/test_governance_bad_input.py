@@ -360,3 +360,22 @@ def test_a_crashed_sandbox_in_the_dag_is_decided_as_an_error(
     assert "sandbox task pull_request.run_tests failed" in by_id["tests"]
     assert f"/tasks/pull_request.run_tests/mapped/{b}" in by_id["tests"]
     assert _pr(app, clean)[0].state == "merged"
+
+
+def test_a_check_that_raises_in_the_harness_is_an_error_entry() -> None:
+    """The image's `check` runs each check guarded: a check whose own code raises (here the
+    semgrep check on a report that is a JSON list, not the object semgrep writes) becomes an
+    `error` entry naming it; the harness does not crash and the other checks still count."""
+    from tests.unit.test_agent_budget_stop import harness_module
+
+    harness = harness_module()
+
+    def semgrep_on_a_list_report() -> dict[str, Any]:
+        return {"results": json.loads("[]").get("results")}  # AttributeError, as in the image
+
+    entry = harness._guarded("semgrep", semgrep_on_a_list_report)
+    assert (entry["check_id"], entry["status"], entry["rule_ids"]) == ("semgrep", "error", [])
+    assert entry["excerpt"].startswith("semgrep crashed: AttributeError(")
+    assert entry["command"] and entry["exit_code"] == -1
+    fine = harness._guarded("ruff", lambda: {"check_id": "ruff", "status": "passed"})
+    assert fine == {"check_id": "ruff", "status": "passed"}
