@@ -1,5 +1,6 @@
 """The governance DAG's optional LLM review: a read-only SandboxOperator configured like an agent
-run, upstream of the decision, whose skip (no reviewer configured) does not skip the decision."""
+run, upstream of the decision, whose skip (no reviewer configured) does not skip the decision
+(tests/e2e/test_sample_repo_loop.py runs the DAG with no reviewer: the PRs are still decided)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,15 @@ def test_the_llm_review_runs_in_a_read_only_sandbox_before_the_decision(dag: Any
     assert dag.get_task("pull_request.prepare_llm_review").upstream_task_ids == {
         "pull_request.prepare_review"
     }
+    # Like every check sandbox, it feeds sandbox_crashes (all_done: a crash is evidence), and
+    # the decision comes after both.
+    crashes = dag.get_task("pull_request.sandbox_crashes")
+    assert "pull_request.llm_review" in crashes.upstream_task_ids
+    assert {"pull_request.scan_base", "pull_request.run_tests"} <= crashes.upstream_task_ids
     decide = dag.get_task("pull_request.decide")
-    assert "pull_request.llm_review" in decide.upstream_task_ids
-    assert {"pull_request.scan_base", "pull_request.run_tests"} <= decide.upstream_task_ids
-    # A skipped review (none configured) lets the decision run; a failed sandbox does not.
+    assert "pull_request.sandbox_crashes" in decide.upstream_task_ids
+    assert "pull_request.llm_review" in decide.get_flat_relative_ids(upstream=True)
+    # A skipped review (none configured) lets the decision run.
     assert decide.trigger_rule == "none_failed_min_one_success"
 
 
