@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from triloop.adapters.git import git
 from triloop.bootstrap import App
-from triloop.store.models import CheckRun, PullRequest
+from triloop.store.models import CheckRun, PullRequest, Repo
 
 from tests.integration.test_control_plane import _actor, _fake_sandbox_outputs, _pr_for_first_ticket
 from tests.support.semgrep import semgrep_env, semgrep_scan
@@ -28,14 +28,19 @@ AWS = 'AWS_ACCESS_KEY_ID = "AKIAZ7Q4N2L5X8W3R6TY"\nAWS_SECRET_ACCESS_KEY = "{}"\
 )
 
 
-def _push_to_pr(app: App, tmp: Path, number: int, files: dict[str, str]) -> None:
+def _push_to_pr(
+    app: App, tmp: Path, number: int, files: dict[str, str], *, repo_id: str = "sample"
+) -> None:
+    """Push ``files`` on top of PR ``number``'s branch in the (local forge) repository."""
     with app.uow() as session:
-        pr = session.scalars(select(PullRequest).where(PullRequest.number == number)).one()
-        branch = pr.branch
-    remote = next(app.settings.forge_dir.glob("sample*"))
+        pr = session.scalars(
+            select(PullRequest).where(PullRequest.repo_id == repo_id, PullRequest.number == number)
+        ).one()
+        branch, remote = pr.branch, session.get_one(Repo, repo_id).remote
     clone = tmp / "pusher"
     git("clone", "--quiet", "--branch", branch, str(remote), str(clone), cwd=tmp)
     for name, text in files.items():
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
         (clone / name).write_text(text)
     git("add", *files, cwd=clone)
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from triloop.adapters.protocols import BaseMoved, ForgeError
 from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
@@ -31,6 +29,7 @@ from triloop.domain.contracts import Decision
 from triloop.domain.states import PullRequestState, TicketState
 from triloop.errors import PermanentError
 from triloop.forges import forge_for
+from triloop.store import pull_requests
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
 from triloop.store.models import PullRequest, Repo
@@ -45,15 +44,7 @@ def merge(app: App, decision: Decision, actor: Actor) -> dict[str, str | int] | 
     None when the PR went back for a recheck or another run reviews it now.
     """
     with app.uow() as session:
-        pr = session.scalar(
-            select(PullRequest).where(
-                PullRequest.repo_id == decision.repo_id, PullRequest.number == decision.number
-            )
-        )
-        if pr is None:
-            raise PermanentError(
-                f"pull request #{decision.number} does not exist in repo {decision.repo_id!r}"
-            )
+        pr = pull_requests.get(session, decision.repo_id, decision.number)
         repo = repo_ref(session.get_one(Repo, decision.repo_id))
         ticket = ticket_store.get(session, pr.ticket_id)
         if pr.state == PullRequestState.MERGED.value:

@@ -25,7 +25,7 @@ from triloop.governance.environment import environment_checks, stage_wheelhouses
 from triloop.governance.merging import merge as merge
 from triloop.governance.risk import classify, decide_outcome, retry_when_blocked
 from triloop.governance.test_selection import write_check_request
-from triloop.store import effects
+from triloop.store import effects, pull_requests
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
 from triloop.store.models import CheckRun, DecisionRow, PullRequest, Repo
@@ -72,7 +72,7 @@ def select_reviews(app: App, actor: Actor) -> list[dict[str, object]]:
 
 def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewRequest:
     with app.uow() as session:
-        pr = _pr(session, repo_id, number)
+        pr = pull_requests.get(session, repo_id, number)
         repo = repo_ref(session.get_one(Repo, repo_id))
         ticket_id, branch, pr_id = pr.ticket_id, pr.branch, pr.id
         gone = forge_for(app, session, repo_id).branch_sha(repo, branch) is None
@@ -144,7 +144,7 @@ def decide(
         earlier = effects.recorded(session, key)
         if earlier is not None:
             return Decision.model_validate(earlier)
-        pr = _pr(session, review.repo_id, review.number)
+        pr = pull_requests.get(session, review.repo_id, review.number)
         ticket = ticket_store.get(session, review.ticket_id)
         checks = evaluate(review, ticket.rule, ticket.path) + trust_checks(app, review)  # deptrust
         environment = environment_checks(app, review)  # vulnerabilities, licenses, SBOM
@@ -251,7 +251,7 @@ def _send_back(app: App, repo_id: str, number: int, actor: Actor, why: str) -> N
     merged, is left as it is: closing it here would strand its ticket.
     """
     with app.uow() as session:
-        pr = _pr(session, repo_id, number)
+        pr = pull_requests.get(session, repo_id, number)
         ticket = ticket_store.get(session, pr.ticket_id)
         ours = pr.review_owner == actor.run_owner
         if pr.state != PullRequestState.OPEN.value or not ours:
@@ -264,22 +264,13 @@ def _send_back(app: App, repo_id: str, number: int, actor: Actor, why: str) -> N
         forge_for(app, session, repo_id).close_pull_request(repo, number, comment=note)
 
 
-def _pr(session: Session, repo_id: str, number: int) -> PullRequest:
-    pr = session.scalar(
-        select(PullRequest).where(PullRequest.repo_id == repo_id, PullRequest.number == number)
-    )
-    if pr is None:
-        raise PermanentError(f"pull request #{number} does not exist in repo {repo_id!r}")
-    return pr
-
-
 def evidence_for(app: App, decision: Decision) -> str:
     """Markdown evidence a reviewer sees in the approval form: checks, rules, commands."""
     from triloop.domain.contracts import CheckResult
     from triloop.governance.review_body import review_markdown
 
     with app.uow() as session:
-        pr = _pr(session, decision.repo_id, decision.number)
+        pr = pull_requests.get(session, decision.repo_id, decision.number)
         rows = session.scalars(
             select(CheckRun)
             .where(CheckRun.pull_request_id == pr.id, CheckRun.head_sha == decision.head_sha)

@@ -17,7 +17,7 @@ from triloop.bootstrap import App
 from triloop.domain.contracts import Decision
 from triloop.domain.states import REVERT_RULE, PullRequestState, TicketState
 from triloop.errors import PermanentError
-from triloop.store import effects
+from triloop.store import effects, pull_requests
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
 from triloop.store.models import LedgerEntry, PullRequest, Repo, Ticket
@@ -65,7 +65,7 @@ def apply_verdict(
         earlier = effects.recorded(session, key)
         if earlier is not None:
             return earlier
-        pr = _pr(session, decision)
+        pr = pull_requests.get(session, decision.repo_id, decision.number)
         ticket = ticket_store.get(session, pr.ticket_id)
         applied = chosen == APPROVE and merged is not None
         if chosen != APPROVE and _ours_to_close(pr, ticket.state, actor):
@@ -170,16 +170,3 @@ def review_feedback(session: Session, ticket_id: str) -> str:
         if r.payload.get("feedback")
     ]
     return "\n".join(notes)
-
-
-def _pr(session: Session, decision: Decision) -> PullRequest:
-    pr = session.scalar(
-        select(PullRequest).where(
-            PullRequest.repo_id == decision.repo_id, PullRequest.number == decision.number
-        )
-    )
-    if pr is None:
-        raise PermanentError(
-            f"pull request #{decision.number} does not exist in repo {decision.repo_id!r}"
-        )
-    return pr
