@@ -76,9 +76,8 @@ def triloop_governance() -> None:
                 **SANDBOX_ARGS,
             )
         )
-        crashes = sandbox_crashes(prepared)
-        sandboxes >> crashes  # runs whatever the sandboxes did: a crash is evidence
-        decision = decide(prepared, crashes)
+        decision = decide(prepared)
+        sandboxes >> decision  # all_done: runs whatever the sandboxes did, a crash is evidence
         merged = auto_merge(decision)
         human = PullRequestReviewOperator(
             task_id="human_review",
@@ -123,35 +122,19 @@ def triloop_governance() -> None:
         with skip_on("ReviewerOff"):
             return prepare(app(), parsed)
 
-    # all_done: a crashed check sandbox (container error, harness crash, OOM, timeout) does
-    # not leave the PR in review; decide records it as an `error` check. It skips itself when
-    # prepare_review did not succeed, and decide then does not run either.
-    @task(map_index_template=LABEL, trigger_rule="all_done")
+    # all_done, so that a crashed check sandbox (container error, harness crash, OOM, timeout)
+    # or a skipped LLM review (none configured) does not leave the PR in review: the crash is
+    # recorded as an `error` check. It skips when prepare_review was skipped (the PR no longer
+    # merges) and fails when prepare_review failed. (The per-PR sandbox_crashes task this
+    # replaces made the scheduler hold every PR's decision until all PRs' checks were done.)
+    @task(map_index_template=LABEL, multiple_outputs=True, trigger_rule="all_done")
     @fail_fast_on_permanent
-    def sandbox_crashes(review: dict[str, Any] | None) -> dict[str, str]:
+    def decide(review: dict[str, Any] | None) -> dict[str, Any]:
         from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowSkipException
-        from triloop_airflow.crashed import crashed_sandboxes
-        from triloop_airflow.runtime import label_map_index
-
-        if not review:
-            raise AirflowSkipException("prepare_review did not succeed: nothing was checked")
-        label_map_index(pr_label=f"{review['repo_id']}#{review['number']}")
-        return crashed_sandboxes(get_current_context())
-
-    # A skipped LLM review (none configured) does not skip the decision; a skipped
-    # prepare_review (the PR no longer merges) skips everything, the decision too; a failed
-    # one fails it (upstream_failed).
-    @task(
-        map_index_template=LABEL,
-        multiple_outputs=True,
-        trigger_rule="none_failed_min_one_success",
-    )
-    @fail_fast_on_permanent
-    def decide(review: dict[str, Any], crashed: dict[str, str] | None) -> dict[str, Any]:
         from triloop.domain.contracts import ReviewRequest
         from triloop.governance.service import decide as decide_review
         from triloop.governance.service import evidence_for
+        from triloop_airflow.crashed import crashed_sandboxes, require_review
         from triloop_airflow.runtime import (
             actor,
             app,
@@ -160,11 +143,12 @@ def triloop_governance() -> None:
             permanent_failures_fail_fast,
         )
 
-        parsed = contract(ReviewRequest, review, "prepare_review output")
+        context = get_current_context()
+        parsed = contract(ReviewRequest, require_review(context, review), "prepare_review output")
         label_map_index(pr_label=f"{parsed.repo_id}#{parsed.number}")
         the_app = app()
         decide_once = permanent_failures_fail_fast(decide_review)
-        decision = decide_once(the_app, parsed, actor(), crashed=crashed or {})
+        decision = decide_once(the_app, parsed, actor(), crashed=crashed_sandboxes(context))
         title = f"Merge {parsed.repo_id}#{parsed.number}? ({decision.risk} risk)"
         return {
             **decision.model_dump(mode="json"),

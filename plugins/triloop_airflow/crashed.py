@@ -1,9 +1,9 @@
 """Which check sandboxes of one pull request crashed: the evidence governance's decide gets.
 
 A sandbox task fails when its container errs, the harness crashes, the kernel kills it (OOM) or
-its wall-clock limit stops it. ``decide`` still runs (the ``sandbox_crashes`` task between them
-runs whatever the sandboxes did) and records an ``error`` check naming the task and its log
-(triloop.governance.bad_input.apply_crashes), so the PR never stays in review for nothing.
+its wall-clock limit stops it. ``decide`` still runs (its trigger rule is all_done) and records
+an ``error`` check naming the task and its log (triloop.governance.bad_input.apply_crashes), so
+the PR never stays in review for nothing.
 """
 
 from __future__ import annotations
@@ -31,3 +31,21 @@ def crashed_sandboxes(context: Mapping[str, Any]) -> dict[str, str]:
         if state in CRASHED:
             crashed[task_id] = own.replace(f"/tasks/{ti.task_id}", f"/tasks/{task_id}", 1)
     return crashed
+
+
+def require_review(context: Mapping[str, Any], review: dict[str, Any] | None) -> dict[str, Any]:
+    """``review`` (prepare_review's output); without it, skip if prepare_review was skipped (the
+    PR no longer merges) and fail if it failed: there is nothing to decide."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    if review:
+        return review
+    ti = context["ti"]
+    task_id = f"{GROUP}.prepare_review"
+    states = ti.get_task_states(
+        dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[task_id], run_ids=[ti.run_id]
+    ).get(ti.run_id, {})
+    state = states.get(f"{task_id}_{ti.map_index}", states.get(task_id))
+    if state in CRASHED:
+        raise AirflowFailException(f"{task_id} {state}: nothing was checked, nothing to decide")
+    raise AirflowSkipException(f"{task_id} is {state}: nothing was checked")

@@ -32,16 +32,16 @@ def test_the_llm_review_runs_in_a_read_only_sandbox_before_the_decision(dag: Any
     assert dag.get_task("pull_request.prepare_llm_review").upstream_task_ids == {
         "pull_request.prepare_review"
     }
-    # Like every check sandbox, it feeds sandbox_crashes (all_done: a crash is evidence), and
-    # the decision comes after both.
-    crashes = dag.get_task("pull_request.sandbox_crashes")
-    assert "pull_request.llm_review" in crashes.upstream_task_ids
-    assert {"pull_request.scan_base", "pull_request.run_tests"} <= crashes.upstream_task_ids
+    # Like every check sandbox, it feeds decide directly, whose all_done rule makes a crash
+    # evidence and lets a skipped review (none configured) through.
     decide = dag.get_task("pull_request.decide")
-    assert "pull_request.sandbox_crashes" in decide.upstream_task_ids
-    assert "pull_request.llm_review" in decide.get_flat_relative_ids(upstream=True)
-    # A skipped review (none configured) lets the decision run.
-    assert decide.trigger_rule == "none_failed_min_one_success"
+    assert {
+        "pull_request.llm_review",
+        "pull_request.scan_base",
+        "pull_request.scan_merged",
+        "pull_request.run_tests",
+    } <= decide.upstream_task_ids
+    assert decide.trigger_rule == "all_done"
 
 
 def test_the_reviewer_sandbox_reads_its_settings_from_prepare_llm_review() -> None:
