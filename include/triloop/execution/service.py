@@ -24,7 +24,7 @@ from triloop.execution.patch import PatchRejected, validate_patch
 from triloop.forges import clone_source, forge_for
 from triloop.governance.verdicts import review_feedback
 from triloop.janitor.service import reap_leases
-from triloop.store import effects
+from triloop.store import effects, pull_requests
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
 from triloop.store.models import Repo, Ticket
@@ -279,22 +279,7 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
             actor,
             payload={"pull_request": pr.number, "head_sha": pr.head_sha},
         )
-        ref = PullRequestRef(
-            repo_id=repo.repo_id,
-            number=pr.number,
-            ticket_id=ticket.id,
-            branch=branch,
-            head_sha=pr.head_sha,
-        )
-        record(
-            session,
-            actor,
-            "forge.open_pr",
-            repo_id=repo.repo_id,
-            ticket_id=ticket.id,
-            idempotency_key=f"pr:{repo.repo_id}:{branch}",
-            payload=ref.model_dump(mode="json"),
-        )
+        ref = pull_requests.record_opened(session, actor, repo.repo_id, ticket.id, branch, pr)
         effects.once(session, attempt_key, "finish", lambda: {"pr": ref.model_dump(mode="json")})
         return ref
 

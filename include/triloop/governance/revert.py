@@ -25,6 +25,7 @@ from triloop.domain.fingerprint import derived_key, ticket_id_for
 from triloop.domain.states import REVERT_RULE
 from triloop.errors import PermanentError
 from triloop.forges import forge_for
+from triloop.store import pull_requests
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
 from triloop.store.models import PullRequest, Repo, Ticket
@@ -108,22 +109,7 @@ def open_revert(
         context={"rule": revert_ticket.rule},
         payload={"pull_request": info.number, "head_sha": info.head_sha, "reverts": pr.number},
     )
-    ref = PullRequestRef(
-        repo_id=repo.repo_id,
-        number=info.number,
-        ticket_id=revert_ticket.id,
-        branch=branch,
-        head_sha=info.head_sha,
-    )
-    record(
-        session,
-        actor,
-        "forge.open_pr",
-        repo_id=repo.repo_id,
-        ticket_id=revert_ticket.id,
-        idempotency_key=f"pr:{repo.repo_id}:{branch}",
-        payload=ref.model_dump(mode="json"),
-    )
+    ref = pull_requests.record_opened(session, actor, repo.repo_id, revert_ticket.id, branch, info)
     forge.comment(
         repo,
         pr.number,
