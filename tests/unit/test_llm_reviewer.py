@@ -14,6 +14,7 @@ from triloop.domain.contracts import Budget, CheckResult, HarnessRequest
 from triloop.domain.policy import Policy, PolicyError, load_policy
 from triloop.domain.reviewer_policy import ReviewerPolicy
 from triloop.execution.harnesses import harness_for
+from triloop.execution.harnesses.fence import unquoted
 from triloop.governance.review_findings import (
     ReviewOutputError,
     findings_check,
@@ -89,7 +90,7 @@ def test_the_review_prompt_fences_the_title_and_the_diff(tmp_path: Path) -> None
         begin = next(ln for ln in prompt.splitlines() if f"({label}:" in ln)
         marker = begin.split()[1]
         body = prompt.split(begin + "\n", 1)[1].split(f"\n<<<END {marker}>>>", 1)[0]
-        assert body.strip() == text and marker not in text
+        assert unquoted(body).strip() == text and marker not in text  # each line after "| "
     fix = harness_for("mini-swe-agent").request_document(request.model_copy(update={"mode": "fix"}))
     assert fix["mode"] == "fix" and "You are fixing one ticket" in str(fix["prompt"])
 
