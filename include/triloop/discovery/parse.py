@@ -71,7 +71,7 @@ def _context(checkout: Path, rel: str, line: int) -> tuple[str, str, str]:
     """(enclosing symbol, source line, whole statement) read from the host checkout."""
     try:
         source = (checkout / rel).read_text(errors="replace")
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path (refused after parsing)
         return "", "", ""
     lines = source.splitlines()
     code = lines[line - 1].strip() if 0 < line <= len(lines) else ""

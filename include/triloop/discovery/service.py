@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triloop.bootstrap import App
+from triloop.discovery.names import refuse_unsafe_names
 from triloop.discovery.quarantine import gate
 from triloop.discovery.scanners import ScanContext, run_scanners
 from triloop.discovery.suppression import screen
@@ -87,6 +88,16 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
                 error=error,
                 payload={"scanner": scanner, "head_sha": request.head_sha},
             )
+        # A path or rule id holding a control or bidi character: that finding is refused.
+        kept = refuse_unsafe_names(
+            session,
+            actor,
+            repo_id=request.repo_id,
+            scan_key=key,
+            head_sha=request.head_sha,
+            findings=findings,
+        )
+        refused, findings = len(findings) - len(kept), kept
         # Flood control: a batch failing its suite is quarantined and makes no tickets.
         held = gate(
             session,
@@ -122,6 +133,7 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
                 "tickets": len(keys),
                 "new_tickets": created,
                 "failed_scanners": sorted(failures),
+                "refused_findings": refused,
             },
         )
     return created
