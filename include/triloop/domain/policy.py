@@ -25,6 +25,7 @@ from triloop.domain.forge_policy import ForgePolicy
 from triloop.domain.grouping import GroupingRules
 from triloop.domain.reviewer_policy import ReviewerPolicy
 from triloop.domain.risk_rules import RiskRules
+from triloop.domain.sandbox_resources import SandboxResources
 from triloop.domain.test_suite_policy import TestSuitePolicy
 from triloop.domain.value import ValueRules
 
@@ -322,6 +323,10 @@ class Policy(BaseModel):
         "None: only autofix-able tickets are worked",
     )
     sandbox_wall_clock_s: int = Field(default=900, ge=10)
+    sandbox_resources: SandboxResources = Field(
+        default_factory=SandboxResources,
+        description="Disk budget of each writable mount, container and task log caps, patch size",
+    )
     patch: PatchRules = Field(
         default_factory=PatchRules, description="Limits and protected paths for harness patches"
     )
