@@ -14,7 +14,7 @@ from triloop_airflow.approval import (
 from triloop_airflow.assets import MERGES, PULL_REQUESTS
 from triloop_airflow.defaults import DAG_KWARGS, FORGE_ARGS, SANDBOX_ARGS, TAGS
 from triloop_airflow.failures import fail_fast_on_permanent
-from triloop_airflow.harness_sandbox import apply_review_settings
+from triloop_airflow.harness_sandbox import apply_review_settings, skip_unless_autofix
 from triloop_sandbox import SandboxOperator
 
 LABEL = "{{ pr_label }}"
@@ -48,6 +48,9 @@ def triloop_governance() -> None:
     def review(pr: dict[str, Any]) -> Any:
         """One pull request: checks in the sandbox, a decision, then a merge or a human."""
         prepared = prepare_review(pr)
+        # Each check in its own container with its own output: the analyzers (no repository
+        # code runs) apart from the tests; the tests three times (the base's on the base, the
+        # PR's on the merged code, the base's on the merged code); the autofix rerun.
         sandboxes = [
             SandboxOperator(
                 task_id=task_id,
@@ -57,11 +60,24 @@ def triloop_governance() -> None:
                 **SANDBOX_ARGS,
             )
             for task_id, command, workspace, out in (
-                ("scan_base", "scan", "base_workspace", "base_out"),
-                ("scan_merged", "scan", "merged_workspace", "merged_out"),
-                ("run_tests", "check", "merged_workspace", "tests_out"),
+                ("analyze_base", "analyze", "base_workspace", "base_out"),
+                ("analyze_merged", "analyze", "merged_workspace", "merged_out"),
+                ("tests_base", "test", "base_workspace", "base_tests_out"),
+                ("run_tests", "test", "merged_workspace", "tests_out"),
+                ("tests_guard", "test", "guard_workspace", "guard_out"),
             )
         ]
+        sandboxes.append(
+            SandboxOperator(
+                task_id="reproduce_autofix",
+                command=["fix", "--request", "/out/request.json", "--out", "/out"],
+                workspace=prepared["reproduce_workspace"],
+                output_dir=prepared["reproduce_out"],
+                workspace_readonly=False,
+                pre_execute=skip_unless_autofix,
+                **SANDBOX_ARGS,
+            )
+        )
         # The optional LLM reviewer: the reviewer harness in the sandbox, configured as
         # execution configures an agent run; skipped (with the reason) when none is set.
         llm = prepare_llm_review(prepared)

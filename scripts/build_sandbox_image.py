@@ -189,14 +189,17 @@ def unmount_below(rootfs: Path) -> None:
             raise BuildError(f"mounts remain under {rootfs}; unmount them and delete it by hand")
 
 
+PROGRAMS = ("harness.py", "code_scan.py", "analyze.py", "triloop_pytest.py", "egress_proxy.py")
+"""The image's programs (include/sandbox/), copied by its Dockerfile and in its content hash."""
+
+
 def content_hash(base_id: str, *, toolchain_only: bool = False) -> str:
     """Hash of everything that goes into the image (or, toolchain_only, its toolchain stage)."""
     digest = hashlib.sha256(f"recipe={RECIPE_VERSION}\nbase={base_id}\n".encode())
     digest.update(" ".join(PLATFORMS).encode())
     inputs = [SANDBOX_DIR / "Dockerfile", SANDBOX_DIR / "requirements.txt"]
     if not toolchain_only:
-        inputs += [SANDBOX_DIR / "harness.py", SANDBOX_DIR / "code_scan.py"]
-        inputs += [SANDBOX_DIR / "egress_proxy.py"]
+        inputs += [SANDBOX_DIR / name for name in PROGRAMS]
         inputs += sorted(SEMGREP_DIR.rglob("*.y*ml"))
     for path in inputs:
         digest.update(f"\n{path.relative_to(ROOT)}\n".encode())
@@ -232,13 +235,7 @@ def build_image(base: str, digest: str, toolchain: str, offline: bool) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="triloop-sandbox-ctx-") as tmp:
         ctx = Path(tmp)
-        for name in (
-            "Dockerfile",
-            "harness.py",
-            "code_scan.py",
-            "egress_proxy.py",
-            "requirements.txt",
-        ):
+        for name in ("Dockerfile", "requirements.txt", *PROGRAMS):
             shutil.copy2(SANDBOX_DIR / name, ctx / name)
         shutil.copytree(SEMGREP_DIR, ctx / "semgrep")
         shutil.copytree(wheels, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))

@@ -93,16 +93,20 @@ def find_wheelhouse(out: Path) -> Path | None:
     return None
 
 
-def dependency_env(
+def install_dependencies(
     out: Path, workspace: Path, env: dict[str, str]
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(python to run the tests with, the licenses tool's status, the sbom tool's status)."""
+) -> tuple[str, dict[str, Any]]:
+    """The declared dependency set in a throwaway venv: (state, status).
+
+    state: ``broken`` (no usable venv: status has ``error``), ``empty`` (a venv with nothing
+    to install: status has ``skipped``) or ``installed`` (status is pip's run). Wheels only,
+    ``--no-index``: no build hook of any package runs, and the repository itself is not
+    installed, so nothing of the repository's code executes here.
+    """
     wheelhouse = find_wheelhouse(out)
     if wheelhouse is not None and (wheelhouse / "error.txt").is_file():
         why = (wheelhouse / "error.txt").read_text(encoding="utf-8", errors="replace")[:2000]
-        broken = _broken(f"the host could not prepare it: {why.strip()}")
-        return sys.executable, broken, _no_env(broken)
-    python = DEPS_VENV / "bin" / "python"
+        return "broken", _broken(f"the host could not prepare it: {why.strip()}")
     venv = limited(
         [sys.executable, "-m", "venv", "--without-pip", "--clear", str(DEPS_VENV)],
         env,
@@ -110,23 +114,31 @@ def dependency_env(
         TOOL_BUDGET_S,
     )
     if venv["exit_code"] != 0 or "error" in venv:
-        _failed(venv, "creating the dependency venv failed")
-        return sys.executable, venv, _no_env(venv)
-    # No dependencies: the resulting environment is an empty venv, and that is its SBOM.
+        return "broken", _failed(venv, "creating the dependency venv failed")
     if wheelhouse is None:
-        none = _skipped("no wheelhouse: the repository declares no dependencies")
-        return sys.executable, none, make_sbom(out, workspace, python, env)
+        return "empty", _skipped("no wheelhouse: the repository declares no dependencies")
     requirements = wheelhouse / "requirements.txt"
     if not requirements.is_file() or not requirements.read_text(encoding="utf-8").strip():
-        none = _skipped("the wheelhouse lists no requirements")
-        return sys.executable, none, make_sbom(out, workspace, python, env)
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index"]
-    install += ["--find-links", str(wheelhouse), "--only-binary=:all:", "--no-cache-dir"]
-    requirement = ["-r", str(requirements)]
-    installed = limited([*install, *requirement], env, workspace, INSTALL_BUDGET_S, "pip install")
+        return "empty", _skipped("the wheelhouse lists no requirements")
+    install = [sys.executable, "-m", "pip", "--python", str(DEPS_VENV / "bin" / "python")]
+    install += ["install", "--no-index", "--find-links", str(wheelhouse), "--only-binary=:all:"]
+    install += ["--no-cache-dir", "-r", str(requirements)]
+    installed = limited(install, env, workspace, INSTALL_BUDGET_S, "pip install")
     if installed["exit_code"] != 0 or "error" in installed:
-        _failed(installed, "installing the dependencies failed")
-        return sys.executable, installed, _no_env(installed)
+        return "broken", _failed(installed, "installing the dependencies failed")
+    return "installed", installed
+
+
+def dependency_env(
+    out: Path, workspace: Path, env: dict[str, str]
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(python to run the tests with, the licenses tool's status, the sbom tool's status)."""
+    state, status = install_dependencies(out, workspace, env)
+    python = DEPS_VENV / "bin" / "python"
+    if state == "broken":
+        return sys.executable, status, _no_env(status)
+    if state == "empty":  # the resulting environment is an empty venv, and that is its SBOM
+        return sys.executable, status, make_sbom(out, workspace, python, env)
     argv = ["pip-licenses", "--python", str(python), "--format=json", "--with-system"]
     argv += ["--from=mixed", "--output-file", str(out / "licenses.json")]
     licenses = limited(argv, env, workspace, TOOL_BUDGET_S)
@@ -135,11 +147,26 @@ def dependency_env(
     elif not isinstance(_load(out / "licenses.json"), list):
         _failed(licenses, "pip-licenses wrote no JSON list")
     sbom = make_sbom(out, workspace, python, env)
-    # After pip-licenses and the SBOM (they must not list the toolchain): the tests need pytest.
+    return add_toolchain(), licenses, sbom
+
+
+def add_toolchain() -> str:
+    """Let the dependency venv import the image's pytest and coverage; its python.
+
+    After pip-licenses and the SBOM, which must not list the toolchain.
+    """
     site = DEPS_VENV.joinpath("lib", f"python{sys.version_info[0]}.{sys.version_info[1]}")
     paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "site-packages" / "zz-triloop-toolchain.pth").write_text("\n".join(sorted(paths)))
-    return str(python), licenses, sbom
+    return str(DEPS_VENV / "bin" / "python")
+
+
+def licenses_and_sbom(out: Path, workspace: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The analysis's licenses and sbom entries: the environment is built, never imported."""
+    _, licenses, sbom = dependency_env(out, workspace, env)
+    licenses.pop("output_tail", None)
+    sbom.pop("output_tail", None)
+    return {"licenses": licenses, "sbom": sbom}
 
 
 def _broken(error: str) -> dict[str, Any]:

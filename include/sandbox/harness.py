@@ -75,10 +75,12 @@ def tool_env() -> dict[str, str]:
     return env
 
 
-def run(argv: list[str]) -> Run:
+def run(argv: list[str], cwd: Path | None = None) -> Run:
     start = time.monotonic()
     try:
-        proc = subprocess.run(argv, cwd=WORKSPACE, env=tool_env(), capture_output=True, check=False)
+        proc = subprocess.run(
+            argv, cwd=cwd or WORKSPACE, env=tool_env(), capture_output=True, check=False
+        )
         code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     except OSError as exc:  # a missing tool is a tool error (127, like a shell), not a crash
         code, stdout, stderr = 127, b"", f"cannot run {argv[0]!r}: {exc}".encode()
@@ -126,6 +128,65 @@ def cmd_scan(out: Path) -> tuple[int, dict[str, Any]]:
     # Exit 0 once result.json says how each tool did: a failed tool costs only its own
     # findings (discovery records it), the others' findings still land.
     return 0, {"command": "scan", "ok": not errors, "findings": counts}
+
+
+def cmd_analyze(out: Path) -> tuple[int, dict[str, Any]]:
+    """Governance's analyzers on one tree, with no repository code running (see analyze.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from analyze import ruff_argv, run_secrets, run_semgrep
+    from code_scan import licenses_and_sbom
+
+    ruff = run(ruff_argv(out))
+    (out / "ruff.json").write_bytes(ruff.stdout)
+    semgrep_meta = run_semgrep(WORKSPACE, tool_env(), RULES)
+    semgrep = Run(
+        semgrep_meta["argv"],
+        semgrep_meta["exit_code"],
+        semgrep_meta.get("duration_s", 0.0),
+        semgrep_meta.pop("stdout", b""),
+        semgrep_meta.pop("stderr", b"") + str(semgrep_meta.get("error", "")).encode(),
+    )
+    (out / "semgrep.json").write_bytes(semgrep.stdout)
+    tools: dict[str, Any] = {"ruff": ruff.meta(), "semgrep": semgrep.meta()}
+    tools["semgrep"]["left_out"] = semgrep_meta.get("left_out", [])
+    errors = []
+    for name, tool, bad in (
+        ("ruff", ruff, ruff.exit_code != 0),
+        ("semgrep", semgrep, semgrep.exit_code > 1 or semgrep.exit_code < 0),
+    ):
+        parsed = _loads(tool.stdout)
+        found = parsed.get("results") if isinstance(parsed, dict) else parsed
+        if bad or not isinstance(found, list):
+            message = f"{name} failed (exit {tool.exit_code}): {tool.tail(lines=20)}"
+            tools[name]["error"] = message
+            errors.append(message)
+    tools["secrets"] = run_secrets(WORKSPACE, out)
+    tools.update(licenses_and_sbom(out, WORKSPACE, tool_env()))
+    errors += [
+        f"{n}: {t['error']}"
+        for n, t in tools.items()
+        if n not in ("ruff", "semgrep") and t.get("error")
+    ]
+    write_json(
+        out / "result.json",
+        {"schema_version": SCHEMA_VERSION, "command": "analyze", "tools": tools},
+    )
+    for message in errors:
+        log.error("%s", message)
+    return 0, {"command": "analyze", "ok": not errors}
+
+
+def cmd_test(out: Path) -> tuple[int, dict[str, Any]]:
+    """The repository's tests alone (the analyzers run elsewhere): checks.json, the report."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from code_scan import add_toolchain, install_dependencies
+
+    state, status = install_dependencies(out, WORKSPACE, tool_env())
+    python = add_toolchain() if state == "installed" else sys.executable
+    note = f"dependencies not installed: {status['error']}\n" if state == "broken" else ""
+    entry = _guarded("tests", lambda: check_tests(out, python, note))
+    write_json(out / "checks.json", {"schema_version": SCHEMA_VERSION, "checks": [entry]})
+    return 0, {"command": "test", "checks": {"tests": entry["status"]}}
 
 
 def load_request(path: Path) -> tuple[str, str, list[str]]:
@@ -483,7 +544,12 @@ def _outside(value: str) -> bool:
     )
 
 
-def check_tests(out: Path) -> dict[str, Any]:
+RUNNER = str(Path(__file__).resolve().parent / "triloop_pytest.py")
+REPORT = "tests-report.json"
+
+
+def check_tests(out: Path, python: str = sys.executable, note: str = "") -> dict[str, Any]:
+    """pytest through triloop_pytest.py: checks.json's ``tests`` entry, tests-report.json."""
     junit = out / "junit.xml"
     try:
         suite, extra = load_check_request(out)
@@ -491,8 +557,9 @@ def check_tests(out: Path) -> dict[str, Any]:
         log.error("%s", exc)
         refused = Run(["python", "-m", "pytest"], 2, 0.0, b"", str(exc).encode())
         return {**_check("tests", refused, "error", str(exc)), "rule_ids": []}
-    argv = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
-    r = run([*argv, *extra])
+    (out / REPORT).unlink(missing_ok=True)
+    argv = [python, RUNNER, str(out / REPORT), "--", "-q", "-p", "no:cacheprovider"]
+    r = run([*argv, f"--junitxml={junit}", *extra])
     selection = f"{suite} suite: {shlex.join(extra) or 'the whole suite'}\n" if suite else ""
     # pytest's short summary (on by default, -rfE) names each failure: "FAILED node::id - msg".
     summary = [ln for ln in r.text.splitlines() if ln.startswith(("FAILED ", "ERROR "))]
@@ -500,7 +567,8 @@ def check_tests(out: Path) -> dict[str, Any]:
     if r.exit_code == 1 and not failing:
         failing = _junit_failures(junit)
     status = {0: "passed", 5: "passed", 1: "failed"}.get(r.exit_code, "error")
-    note = "note: no tests collected (pytest exit 5) counts as passed\n" if r.exit_code == 5 else ""
+    if r.exit_code == 5:  # governance makes it an error when the base has tests
+        note += "note: no tests collected (pytest exit 5)\n"
     excerpt = selection + r.tail(note, chars=4000 - len(selection))  # the selection stays
     entry = {**_check("tests", r, status, excerpt), "rule_ids": failing}
     return {**entry, "suite": suite, "pytest_args": extra}
@@ -592,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triloop-harness", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"triloop-harness {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("scan", "fix", "check", "agent"):
+    for name in ("scan", "fix", "check", "agent", "analyze", "test"):
         cmd = sub.add_parser(name)
         cmd.add_argument("--out", type=Path, required=True, help="output directory (mounted /out)")
         if name in ("fix", "agent"):
@@ -610,6 +678,10 @@ def main(argv: list[str] | None = None) -> int:
             code, summary = cmd_fix(args.request, args.out)
         elif args.command == "agent":
             code, summary = cmd_agent(args.request, args.out)
+        elif args.command == "analyze":
+            code, summary = cmd_analyze(args.out)
+        elif args.command == "test":
+            code, summary = cmd_test(args.out)
         else:
             code, summary = cmd_check(args.out)
     except HarnessError as exc:

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 GROUP = "pull_request"
-SANDBOX_TASKS = ("scan_base", "scan_merged", "run_tests", "llm_review")
+SANDBOX_TASKS = (
+    "analyze_base",
+    "analyze_merged",
+    "tests_base",
+    "run_tests",
+    "tests_guard",
+    "reproduce_autofix",
+    "llm_review",
+)
 CRASHED = frozenset({"failed", "upstream_failed"})
 """upstream_failed: the sandbox never ran, its own preparation (prepare_llm_review) failed."""
 

@@ -16,6 +16,7 @@ from triloop_sandbox.egress import check_allowlist
 
 PREPARE_TASK = "ticket.prepare_workspace"
 REVIEW_TASK = "pull_request.prepare_llm_review"
+REVIEW_PREPARE_TASK = "pull_request.prepare_review"
 
 
 class HarnessKeyMissing(PermanentError):
@@ -47,3 +48,13 @@ def apply_harness_settings(context: Any, prepare_task: str = PREPARE_TASK) -> No
 def apply_review_settings(context: Any) -> None:
     """Governance's LLM reviewer: the same settings, from ``prepare_llm_review``'s output."""
     apply_harness_settings(context, REVIEW_TASK)
+
+
+def skip_unless_autofix(context: Any) -> None:
+    """Governance's autofix rerun: skipped (with the reason) for a PR no autofix harness made."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    ti = context["ti"]
+    prepared = ti.xcom_pull(task_ids=REVIEW_PREPARE_TASK, map_indexes=ti.map_index)
+    if not (prepared or {}).get("reproduce_workspace"):
+        raise AirflowSkipException("not an autofix pull request: there is no fix to rerun")

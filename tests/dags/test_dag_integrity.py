@@ -68,9 +68,12 @@ def test_sandbox_tasks_use_the_sandbox_operator(dagbag) -> None:  # type: ignore
     sandbox_tasks = {
         ("triloop_discovery", "repo.scan"),
         ("triloop_execution", "ticket.run_harness"),
-        ("triloop_governance", "pull_request.scan_base"),
-        ("triloop_governance", "pull_request.scan_merged"),
+        ("triloop_governance", "pull_request.analyze_base"),
+        ("triloop_governance", "pull_request.analyze_merged"),
+        ("triloop_governance", "pull_request.tests_base"),
         ("triloop_governance", "pull_request.run_tests"),
+        ("triloop_governance", "pull_request.tests_guard"),
+        ("triloop_governance", "pull_request.reproduce_autofix"),
         ("triloop_verification", "merge.run_tests"),
     }
     for dag_id, task_id in sandbox_tasks:

@@ -37,9 +37,12 @@ def test_the_llm_review_runs_in_a_read_only_sandbox_before_the_decision(dag: Any
     decide = dag.get_task("pull_request.decide")
     assert {
         "pull_request.llm_review",
-        "pull_request.scan_base",
-        "pull_request.scan_merged",
+        "pull_request.analyze_base",
+        "pull_request.analyze_merged",
+        "pull_request.tests_base",
         "pull_request.run_tests",
+        "pull_request.tests_guard",
+        "pull_request.reproduce_autofix",
     } <= decide.upstream_task_ids
     assert decide.trigger_rule == "all_done"
 

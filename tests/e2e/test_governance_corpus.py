@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import select
+from triloop.adapters.git import git
 from triloop.bootstrap import App, bootstrap
 from triloop.discovery.service import repo_ref
 from triloop.execution.service import claim
@@ -46,11 +47,15 @@ GPL = "License :: OSI Approved :: GNU General Public License v3 (GPLv3)"
 FEEDBACK = "Keep the import block sorted as the project does."
 SAMPLE_PRICING = (ROOT / "include/sample_repo/inventory/pricing.py").read_text()
 CEIL = SAMPLE_PRICING.replace("math.floor(", "math.ceil(")  # 1,799.1 cents now round up
+# On the base of the escaping case: a slow test that reads models.os, an import the F401
+# autofix removes as unused. The autofix is reproduced byte for byte (low risk), the pre-merge
+# suite deselects the slow test on both trees alike, and post-merge verification catches it.
 SLOW_TEST = (
-    "import pytest\n\nfrom inventory.models import Item\n\n\n@pytest.mark.slow\n"
-    "def test_label_is_upper_case() -> None:\n"
-    '    assert Item(sku="A-1", name="Axe", price_cents=1).label() == "AXE (A-1)"\n'
+    "import pytest\n\nfrom inventory import models\n\n\n@pytest.mark.slow\n"
+    "def test_models_reexports_os() -> None:\n"
+    '    assert models.os.sep == "/"\n'
 )
+SLOW_TEST_ID = "tests/test_reexports.py::test_models_reexports_os"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Case:
     evidence: dict[str, tuple[str, str]] = field(default_factory=dict)  # check -> status, text
     risk: str | None = None
     answer: str | None = None  # the human's option in the Airflow form
+    base_files: dict[str, str] = field(default_factory=dict)  # committed before onboarding
 
 
 CASES = [
@@ -140,11 +146,12 @@ CASES = [
     Case(
         "i-escapes",
         2,
-        {"tests/test_labels.py": SLOW_TEST},
+        {},
         "auto_merge",
         "merged",
         "reverted",
-        {"tests": ("passed", "-m 'not slow'")},
+        {"tests": ("passed", "-m 'not slow'"), "test-counts": ("passed", "deselected 1")},
+        base_files={"tests/test_reexports.py": SLOW_TEST},
     ),
 ]
 BY_REPO = {case.repo: case for case in CASES}
@@ -175,6 +182,10 @@ def _open_corpus(app: App, tmp: Path) -> dict[str, int]:
     for case in CASES:
         copy = tmp / "copies" / case.repo
         shutil.copytree(sample, copy)
+        for name, text in case.base_files.items():
+            (copy / name).write_text(text)
+            git("add", name, cwd=copy)
+            git("commit", "--quiet", "-m", f"add {name}", cwd=copy)
         repo = onboard(app, str(copy), name=case.repo, actor=CLI)
         host_scan(app, repo_ref(repo), _actor(f"scan-{case.repo}"))
     claims = list(claim(app, _actor("exec-1", "claim")))
@@ -243,6 +254,8 @@ def test_the_governance_corpus(factory: dict[str, Any], triloop_home: Path, tmp_
                 )
             if case.risk:
                 assert decision.risk == case.risk, (case.repo, decision.reasons)
+            if case.outcome == "auto_merge":  # low risk only as a reproduced autofix
+                assert any("reproduced byte for byte" in r for r in decision.reasons), case.repo
 
         feedback = session.get_one(
             Ticket,
@@ -258,7 +271,7 @@ def test_the_governance_corpus(factory: dict[str, Any], triloop_home: Path, tmp_
             select(PullRequest).where(PullRequest.repo_id == "i-escapes")
         ).all()
         assert defect.pull_request_id == next(p.id for p in escaped if p.state == "merged")
-        assert "tests/test_labels.py::test_label_is_upper_case" in json.dumps(defect.failing_tests)
+        assert SLOW_TEST_ID in json.dumps(defect.failing_tests)
         [revert] = [p for p in escaped if p.branch.startswith("triloop/revert-")]
         assert revert.state == "open"
         assert session.scalars(

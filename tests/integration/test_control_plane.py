@@ -17,6 +17,7 @@ from triloop.onboarding import OnboardingError, materialise_sample, onboard
 from triloop.store.ledger import Actor
 from triloop.store.models import Effect, LedgerEntry, PullRequest, Repo, Scan, Ticket
 
+from tests.support.review_outputs import green_checks, write_report
 from tests.support.rows import RUFF, autofix_on_host, host_scan
 
 
@@ -179,7 +180,10 @@ def test_malformed_patch_is_refused_recorded_and_changes_nothing(app: App) -> No
 
 
 def _fake_sandbox_outputs(review, tests_status: str = "passed") -> None:  # type: ignore[no-untyped-def]
-    """Write what the sandbox's scan/check commands write, by running ruff on the host."""
+    """Write what the sandbox's analyze/test/fix commands write, by running ruff on the host."""
+    green_checks(review)
+    if tests_status == "failed":
+        write_report(review.tests_out, {"tests/test_models.py::test_add": "failed"})
     for src, out in (
         (review.base_workspace, review.base_out),
         (review.merged_workspace, review.merged_out),

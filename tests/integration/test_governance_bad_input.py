@@ -198,9 +198,9 @@ def _semgrep_error(review: ReviewRequest) -> None:
         ),
         (
             lambda review: None,
-            {"scan_merged": "http://airflow.test/log"},
+            {"analyze_merged": "http://airflow.test/log"},
             {"scan"},
-            "sandbox task pull_request.scan_merged failed",
+            "sandbox task pull_request.analyze_merged failed",
         ),
     ],
 )

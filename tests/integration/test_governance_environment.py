@@ -24,6 +24,7 @@ from triloop.domain.contracts import ReviewRequest
 from triloop.store.models import CheckRun, DecisionRow
 
 from tests.integration.conftest import HARDENED_RUN
+from tests.support.review_outputs import reproduce_on_host, write_reports
 from tests.integration.test_control_plane import _actor, _pr_for_first_ticket
 from tests.integration.test_governance_trust import _push_to_pr
 from tests.support.wheels import make_wheel
@@ -74,10 +75,10 @@ def env_app(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
 
 
 def _scan(client: docker.DockerClient, image: str, workspace: str, out: str) -> dict[str, Any]:
-    """``triloop-harness scan`` hardened on one prepared tree; its result.json."""
+    """``triloop-harness analyze`` hardened on one prepared tree; its result.json."""
     container = client.containers.run(
         image,
-        ["scan", "--out", "/out"],
+        ["analyze", "--out", "/out"],
         detach=True,
         volumes={
             workspace: {"bind": "/workspace", "mode": "ro"},
@@ -118,6 +119,8 @@ def _review(
         "excerpt": "ok",
     }
     Path(review.tests_out, "checks.json").write_text(json.dumps({"checks": [checks]}))
+    write_reports(review)
+    reproduce_on_host(review)
     return review
 
 

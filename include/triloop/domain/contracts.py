@@ -271,6 +271,25 @@ class ReviewRequest(Contract):
     review_out: str = Field(
         default="", description="Host path mounted at /out for the LLM reviewer; empty: none"
     )
+    base_tests_out: str = Field(
+        default="", description="Output of the base's tests on the base: the reference counts"
+    )
+    guard_workspace: str = Field(
+        default="",
+        description="The merged checkout with the base's tests and test configuration restored",
+    )
+    guard_out: str = Field(
+        default="", description="Output of the base's tests on the merged code (the guard)"
+    )
+    reproduce_workspace: str = Field(
+        default="",
+        description="Writable checkout of the PR's merge base where governance reruns the"
+        " autofix; empty: not an autofix PR",
+    )
+    reproduce_out: str = Field(default="", description="Output of the autofix rerun")
+    analysis_note: str = Field(
+        default="", description="The configuration the analyzers ran with, for the evidence"
+    )
 
 
 class VerificationRequest(Contract):

@@ -34,17 +34,22 @@ from triloop.store.models import PullRequest, Repo, Ticket
 log = logging.getLogger(__name__)
 
 SANDBOX_CHECKS: dict[str, str] = {
-    "scan_base": "scan",
-    "scan_merged": "scan",
+    "analyze_base": "scan",
+    "analyze_merged": "scan",
+    "tests_base": "tests-base",
     "run_tests": "tests",
+    "tests_guard": "tests-base",
+    "reproduce_autofix": "reproduction",
     "llm_review": "llm-review",
 }
 """Each check sandbox task of the governance DAG, and the check id its output becomes."""
 SCAN_DERIVED = frozenset({"scan", "ruff", "semgrep", "secrets", "ticket_resolved"})
 SCAN_DERIVED |= {"licenses", "sbom"}  # the scan's dependency environment
 COMMANDS = {
-    "scan": "triloop-harness scan --out /out",
-    "tests": "triloop-harness check --out /out",
+    "scan": "triloop-harness analyze --out /out",
+    "tests": "triloop-harness test --out /out",
+    "tests-base": "triloop-harness test --out /out  # the base's tests",
+    "reproduction": "triloop-harness fix --request /out/request.json --out /out",
     "llm-review": "the reviewer harness (prepare_llm_review's command)",
 }
 
@@ -127,6 +132,7 @@ def apply_crashes(
             f" wall-clock limit): none of its output is trusted. Its log: {log_url}"
         )
     dropped = set(by_check) | (SCAN_DERIVED if "scan" in by_check else set())
+    dropped |= {"test-counts"} if {"tests", "tests-base"} & set(by_check) else set()
     kept = [c for c in checks if c.check_id not in dropped]
     errors = [
         CheckResult(

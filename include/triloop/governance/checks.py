@@ -12,8 +12,10 @@ from pathlib import Path
 from triloop.discovery.parse import ScanOutputError, load_json, parse_scan_dir
 from triloop.domain.contracts import CheckResult, Finding, ReviewRequest
 from triloop.domain.states import REVERT_RULE
+from triloop.governance.secrets import secrets_check
+from triloop.governance.test_counts import integrity_checks
 
-SCAN_COMMAND = "triloop-harness scan --out /out  # in the sandbox image, at {sha}"
+SCAN_COMMAND = "triloop-harness analyze --out /out  # in the sandbox image, at {sha}"
 SECRET_RULES = "secrets."  # include/semgrep/secrets.yml: reported as the `secrets` check
 
 
@@ -59,12 +61,13 @@ def _secret(finding: Finding) -> bool:
 
 
 def _split_secrets(
-    base: list[Finding], merged: list[Finding], sha: str
+    review: ReviewRequest, base: list[Finding], merged: list[Finding], sha: str
 ) -> tuple[CheckResult, CheckResult]:
-    """semgrep's code findings and its secret findings, each new in the merged tree, apart."""
+    """semgrep's code findings, and the secrets (semgrep's rules and the secret scanner's)."""
     code = [f for f in base if not _secret(f)], [f for f in merged if not _secret(f)]
-    secrets = [f for f in base if _secret(f)], [f for f in merged if _secret(f)]
-    return _linter("semgrep", *code, sha), _linter("semgrep", *secrets, sha, check_id="secrets")
+    secret = [f for f in base if _secret(f)], [f for f in merged if _secret(f)]
+    found = secrets_check(Path(review.base_out), Path(review.merged_out), *secret, sha)
+    return _linter("semgrep", *code, sha), found
 
 
 def _resolved(ticket_key_parts: tuple[str, str], merged: list[Finding], sha: str) -> CheckResult:
@@ -93,17 +96,22 @@ def evaluate(review: ReviewRequest, rule: str, path: str) -> list[CheckResult]:
             check_id="scan", status="error", command=SCAN_COMMAND.format(sha=sha), excerpt=str(exc)
         )
         return [_tests(Path(review.tests_out), sha), error]
+    tests, integrity = integrity_checks(review, _tests(Path(review.tests_out), sha), sha)
+    ruff = _linter("ruff", base, merged, sha)
+    if review.analysis_note:
+        ruff = ruff.model_copy(update={"excerpt": f"{review.analysis_note}\n{ruff.excerpt}"})
     checks = [
-        _tests(Path(review.tests_out), sha),
-        _linter("ruff", base, merged, sha),
-        *_split_secrets(base, merged, sha),
+        tests,
+        *integrity,
+        ruff,
+        *_split_secrets(review, base, merged, sha),
         _resolved((rule, path), merged, sha),
     ]
     checks = _broken_tools(checks, Path(review.base_out), Path(review.merged_out))
     return [_restored(c) for c in checks] if rule == REVERT_RULE else checks
 
 
-SCANNERS = {"ruff": ("ruff",), "semgrep": ("semgrep",), "secrets": ("semgrep",)}
+SCANNERS = {"ruff": ("ruff",), "semgrep": ("semgrep",), "secrets": ("semgrep", "secrets")}
 """The scanners each scan-derived check reads; ``ticket_resolved`` reads both (merged tree)."""
 
 
@@ -118,14 +126,14 @@ def _broken_tools(checks: list[CheckResult], base_out: Path, merged_out: Path) -
     in_merged: set[str] = set()
     for out in (base_out, merged_out):
         tools = load_json(out / "result.json").get("tools", {})
-        for tool in ("ruff", "semgrep"):
+        for tool in ("ruff", "semgrep", "secrets"):
             if error := (tools.get(tool) or {}).get("error"):
                 broken.setdefault(tool, []).append(f"{tool} broke in the scan of {out}: {error}")
                 in_merged |= {tool} if out == merged_out else set()
     result = []
     for check in checks:
         used: tuple[str, ...] = SCANNERS.get(check.check_id, ())
-        used = tuple(in_merged) if check.check_id == "ticket_resolved" else used
+        used = tuple(in_merged - {"secrets"}) if check.check_id == "ticket_resolved" else used
         why = [line for tool in used for line in broken.get(tool, [])]
         if why:
             excerpt = "\n".join(why)[-4000:]
@@ -137,11 +145,13 @@ def _broken_tools(checks: list[CheckResult], base_out: Path, merged_out: Path) -
 def _restored(check: CheckResult) -> CheckResult:
     """A revert's lint findings are the ones the reverted merge removed: shown, not gating.
 
+    So are its test counts: a revert removes the tests the reverted merge added.
+
     Its diff is the merge's, inverted, so every line it brings back was there before the merge.
     The tests still gate (post-merge verification opened it because they failed), and so do
     secrets: a revert that would bring a credential back waits for a person.
     """
-    if check.check_id not in ("ruff", "semgrep") or check.status != "failed":
+    if check.check_id not in ("ruff", "semgrep", "test-counts") or check.status != "failed":
         return check
     excerpt = f"restored by the revert (present before the reverted merge):\n{check.excerpt}"
     return check.model_copy(update={"status": "passed", "excerpt": excerpt})

@@ -13,23 +13,24 @@ from triloop.adapters.git import GitError, git
 from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import Decision, ReviewRequest
-from triloop.domain.states import PullRequestState, TicketState
+from triloop.domain.states import REVERT_RULE, PullRequestState, TicketState
 from triloop.errors import PermanentError
 from triloop.forges import clone_source, forge_for
-from triloop.governance import diffstat, reviewer
+from triloop.governance import diffstat, isolation, reproduction, reviewer
 from triloop.governance.bad_input import BranchDeleted as BranchDeleted
 from triloop.governance.bad_input import apply_crashes, branch_deleted, send_back
 from triloop.governance.checks import evaluate, evidence_markdown
 from triloop.governance.deptrust import trust_checks
 from triloop.governance.environment import environment_checks, stage_wheelhouses
 from triloop.governance.merging import merge as merge
+from triloop.governance.provenance import judged_as
 from triloop.governance.risk import classify, decide_outcome, retry_when_blocked
 from triloop.governance.test_selection import write_check_request
 from triloop.store import effects, pull_requests
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor, record
 from triloop.store.models import CheckRun, DecisionRow, PullRequest, Repo
-from triloop.workspace import make_workspace
+from triloop.workspace import Workspace, make_workspace
 
 log = logging.getLogger(__name__)
 MERGE_DATE = "2000-01-01T00:00:00+00:00"
@@ -71,35 +72,36 @@ def select_reviews(app: App, actor: Actor) -> list[dict[str, object]]:
 
 
 def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewRequest:
+    """The checkouts and output directories every check sandbox of this PR mounts.
+
+    Each check gets its own directory (see :mod:`triloop.governance.isolation`): nothing the
+    repository's tests write is read as an analyzer's result.
+    """
     with app.uow() as session:
         pr = pull_requests.get(session, repo_id, number)
         repo = repo_ref(session.get_one(Repo, repo_id))
+        ticket = ticket_store.get(session, pr.ticket_id)
         ticket_id, branch, pr_id = pr.ticket_id, pr.branch, pr.id
+        autofix = pr.harness == "autofix" and ticket.rule != REVERT_RULE
+        fix = {"rule": ticket.rule, "paths": sorted({f["path"] for f in ticket.findings})}
         gone = forge_for(app, session, repo_id).branch_sha(repo, branch) is None
     if gone:  # deleted on the forge: a clear error on this PR, which is closed
         raise branch_deleted(app, pr_id, actor)
     source = clone_source(app, repo)  # the forge's: GitHub's clone URL, or the local bare repo
     parts = ("review", actor.run_owner, f"{repo_id}-{number}")
-    base, base_sha = make_workspace(
-        app.settings.workspaces_dir,
-        *parts,
-        "base",
-        remote=source,
-        ref=repo.default_branch,
-        writable_src=False,
-    )
-    merged, _ = make_workspace(
-        app.settings.workspaces_dir,
-        *parts,
-        "merged",
-        remote=source,
-        ref=repo.default_branch,
-        writable_src=False,
-    )
-    tests_out = merged.root / "tests-out"
-    tests_out.mkdir(exist_ok=True)
-    tests_out.chmod(0o777)
-    write_check_request(tests_out, app.policy.test_suites, "pre-merge")  # which tests run
+
+    def checkout(name: str) -> tuple[Workspace, str]:
+        return make_workspace(
+            app.settings.workspaces_dir,
+            *parts,
+            name,
+            remote=source,
+            ref=repo.default_branch,
+            writable_src=False,
+        )
+
+    base, base_sha = checkout("base")
+    merged, _ = checkout("merged")
     try:  # the fetch prunes: a branch deleted since the check above is gone here too
         head_sha = git("rev-parse", "--verify", f"origin/{branch}^{{commit}}", cwd=merged.src)
     except GitError as exc:
@@ -110,8 +112,25 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
     except GitError as exc:
         _send_back(app, repo_id, number, actor, f"does not merge into {base_sha[:12]}: {exc}")
         raise NotMergeable(f"PR #{number} in {repo_id} does not merge cleanly") from exc
+    guard, _ = checkout("guard")  # the same merge, then the base's tests put back
+    git("merge", "--no-ff", "--no-edit", head_sha, cwd=guard.src, env=env)
+    isolation.restore_base_tests(guard.src, base_sha, env)
+    outs = {
+        name: isolation.output_dir(root / "tests-out")
+        for name, root in (("base", base.root), ("merged", merged.root), ("guard", guard.root))
+    }
+    for out in outs.values():
+        write_check_request(out, app.policy.test_suites, "pre-merge")  # which tests run
+    note = isolation.write_analysis_config(base.src, base.out, merged.out)
     trees = (base.src, base.out, base_sha), (merged.src, merged.out, head_sha)
     stage_wheelhouses(app, repo_id, *trees)  # the dependencies the offline scans install
+    isolation.link_wheelhouse(base.out, outs["base"])
+    isolation.link_wheelhouse(merged.out, outs["merged"], outs["guard"])
+    redo = (
+        reproduction.prepare(checkout("reproduce")[0], head_sha, base_sha, ticket_id, fix)
+        if autofix
+        else None
+    )
     return ReviewRequest(
         repo_id=repo_id,
         number=number,
@@ -122,8 +141,14 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
         merged_workspace=str(merged.src),
         base_out=str(base.out),
         merged_out=str(merged.out),
-        tests_out=str(tests_out),
+        tests_out=str(outs["merged"]),
         review_out=reviewer.review_out(app, merged.root),  # '' unless an LLM reviewer is set
+        base_tests_out=str(outs["base"]),
+        guard_workspace=str(guard.src),
+        guard_out=str(outs["guard"]),
+        reproduce_workspace=str(redo.src) if redo else "",
+        reproduce_out=str(redo.out) if redo else "",
+        analysis_note=note,
     )
 
 
@@ -154,10 +179,18 @@ def decide(
         checks = apply_crashes(checks, crashed or {}, sha)
         rules = app.policy.risk
         changed = diffstat.changes(Path(review.merged_workspace), review.base_sha, rules)
-        assessment = classify(
-            changed, pr.harness, ticket.confidence or 0.0, rules, app.policy.patch.protected_paths
+        harness, flagged, notes = judged_as(
+            review, pr.harness, ticket.rule, ticket.findings, changed
         )
-        risk, reasons = assessment.tier, assessment.reasons
+        assessment = classify(
+            changed,
+            harness,
+            ticket.confidence or 0.0,
+            rules,
+            app.policy.patch.protected_paths,
+            flagged=flagged,
+        )
+        risk, reasons = assessment.tier, [*assessment.reasons, *notes]
         failed = reviewer.gate_failures(checks)  # not green, or no deterministic check ran
         level = app.policy.autonomy_for(review.repo_id)
         errored = [c.check_id for c in checks if c.status == "error"]
