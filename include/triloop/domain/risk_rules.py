@@ -40,6 +40,87 @@ DEFAULT_LOW_PATHS = (
     "**/*.rst",
 )
 
+# Files that configure a check, a build, the tests or CI: any change is high risk (``config:``).
+# pyproject.toml and setup.cfg are judged by table/section instead (a version bump is not
+# config), conftest.py and pytest's own settings always (``tests-infra:``).
+DEFAULT_CONFIG_PATHS = (
+    ".github/**",
+    ".gitlab-ci.yml",
+    ".gitlab/**",
+    ".circleci/**",
+    "**/Jenkinsfile",
+    ".travis.yml",
+    "azure-pipelines.yml",
+    ".azure-pipelines/**",
+    "bitbucket-pipelines.yml",
+    ".buildkite/**",
+    ".drone.yml",
+    "appveyor.yml",
+    ".woodpecker.yml",
+    ".woodpecker/**",
+    "**/.pre-commit-config.yaml",
+    "**/.pre-commit-hooks.yaml",
+    "**/Makefile",
+    "**/makefile",
+    "**/GNUmakefile",
+    "**/*.mk",
+    "**/justfile",
+    "**/Justfile",
+    "**/.justfile",
+    "**/tox.ini",
+    "**/noxfile.py",
+    "**/setup.py",
+    "**/MANIFEST.in",
+    "**/hatch.toml",
+    "**/ruff.toml",
+    "**/.ruff.toml",
+    "**/mypy.ini",
+    "**/.mypy.ini",
+    "**/.flake8",
+    "**/.pylintrc",
+    "**/pylintrc",
+    "**/.isort.cfg",
+    "**/.pydocstyle",
+    "**/.pydocstyle.ini",
+    "**/.pycodestyle",
+    "**/pyrightconfig.json",
+    "**/.coveragerc",
+    "**/.codecov.yml",
+    "**/codecov.yml",
+    "**/.bandit",
+    "**/.semgrepignore",
+    "**/.semgrep.yml",
+    "**/.semgrep.yaml",
+    "**/.semgrep/**",
+    "**/.secrets.baseline",
+    "**/.gitleaks.toml",
+    "**/.gitleaksignore",
+    "**/.trivyignore",
+    "**/.yamllint",
+    "**/.yamllint.yml",
+    "**/.yamllint.yaml",
+    "**/.gitignore",
+    "**/.ignore",
+    "**/.gitattributes",
+    "**/.gitmodules",
+    "**/.dockerignore",
+    "**/renovate.json",
+    "**/renovate.json5",
+    "**/.renovaterc",
+    "**/.renovaterc.json",
+    "**/.renovaterc.json5",
+    "**/.python-version",
+    "**/uv.toml",
+    "**/poetry.toml",
+    "**/pdm.toml",
+    "**/.pdm.toml",
+    "**/pip.conf",
+    "**/pip.ini",
+    "**/.readthedocs.yml",
+    "**/.readthedocs.yaml",
+    "**/.devcontainer/**",
+)
+
 
 class RiskRules(BaseModel):
     """Risk tiers from a diff (paths, size, dependencies, harness) and the auto-merge gate."""
@@ -57,6 +138,13 @@ class RiskRules(BaseModel):
     low_paths: list[str] = Field(
         default_factory=lambda: list(DEFAULT_LOW_PATHS),
         description="Globs of tests and docs: low risk; any other path is source (medium)",
+    )
+    config_paths: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CONFIG_PATHS),
+        description="Globs of files that configure a check, a build, the tests or CI (lint,"
+        " type, test and coverage settings, ignore files, pre-commit, Makefile, tox, nox,"
+        " setup.py, .gitattributes, .github/**): any change is high risk (pyproject.toml's"
+        " [tool.*]/[build-system] tables and setup.cfg's sections are judged apart)",
     )
     autofix_low_lines: int = Field(
         default=40,

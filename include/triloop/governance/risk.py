@@ -69,12 +69,17 @@ def classify(
     confidence: float = 1.0,
     rules: RiskRules | None = None,
     protected: Sequence[str] = DEFAULT_PROTECTED_PATHS,
+    flagged: Sequence[str] = (),
 ) -> Assessment:
-    """The tier of a diff: the highest any path, size, harness or confidence rule gives it."""
+    """The tier of a diff: the highest any path, size, harness or confidence rule gives it.
+
+    ``flagged``: reasons found in the diff's content and configuration (``content:``,
+    ``config:``, ``tests-infra:``, see diffrisk); each one makes the tier high, for any harness.
+    """
     rules = rules or RiskRules()
     lines = sum(c.added + c.removed for c in changes)
-    tier: Risk = "low"
-    reasons: list[str] = []
+    tier: Risk = "high" if flagged else "low"
+    reasons: list[str] = list(flagged)
     sources = []
     for change in changes:
         path_tier, why = _path_tier(change, rules, protected)
