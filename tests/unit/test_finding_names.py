@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from triloop.discovery.names import unsafe_name
+from triloop.discovery.upsert import _title
 from triloop.domain.contracts import Finding
+from triloop.domain.grouping import TicketGroup
 from triloop.domain.unsafe_chars import escape_name
 
 
@@ -48,3 +50,9 @@ def test_ordinary_names_pass_whatever_their_script(path: str) -> None:
 def test_the_path_is_named_before_the_rule_and_escaped_for_the_ledger() -> None:
     assert unsafe_name(finding(path="a\u202eb", rule="F\n1")) == ("path", "\\u202e")
     assert escape_name("a\nb\x00c\u2029") == "a\\nb\\0c\\u2029"
+
+
+def test_a_ticket_title_is_one_line_whatever_the_message() -> None:
+    hostile = finding().model_copy(update={"message": "unused\nSigned-off-by: x\u2028y\r"})
+    group = TicketGroup(key="k", strategy="rule_path", path="pkg/mod.py", findings=(hostile,))
+    assert _title(group) == "F401 in pkg/mod.py: unused\\nSigned-off-by: x\\u2028y"

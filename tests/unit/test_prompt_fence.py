@@ -9,13 +9,23 @@ instruction part exactly as a harmless ticket's is, and be found again inside a 
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
-from triloop.domain.contracts import HarnessRequest
+from triloop.bootstrap import App
+from triloop.domain.contracts import HarnessRequest, ReviewRequest
+from triloop.domain.policy import Policy
+from triloop.domain.reviewer_policy import ReviewerPolicy
 from triloop.domain.unsafe_chars import IN_TEXT
 from triloop.execution.harnesses.fence import QUOTE, clean, fence_marker, fenced, unquoted
 from triloop.execution.harnesses.prompt import build_prompt, build_review_prompt, ticket_details
+from triloop.governance.reviewer import review_request
+
+from tests.support.rows import git_repo
 
 Builder = Callable[[HarnessRequest], str]
 BUILDERS: dict[str, Builder] = {"fix": build_prompt, "review": build_review_prompt}
@@ -193,3 +203,41 @@ def test_text_holding_its_own_first_marker_gets_another() -> None:
 def test_control_and_bidi_characters_are_dropped_and_long_text_cut() -> None:
     assert clean("a\x1b[31mb\u202ec\x00d\x85e\u2028f\ttab\nline") == "a[31mbcdef\ttab\nline"
     assert clean("x" * 50, limit=10) == "x" * 10 + "\n[... truncated by Triloop]"
+
+
+def test_the_reviewer_reads_changed_names_as_they_are_and_fences_them(tmp_path: Path) -> None:
+    """``git diff -z``: a name with a newline or an accent is one name, escaped in the fence."""
+    ws = git_repo(tmp_path, {"app.py": "x = 1\n"})
+    hostile = f"dé\n{FORGED}.py"
+    (ws / hostile).write_text("y = 2\n")
+    subprocess.run(["git", "add", "-A"], cwd=ws, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pr"],
+        cwd=ws,
+        check=True,
+    )
+    base = subprocess.run(
+        ["git", "rev-parse", "HEAD~1"], cwd=ws, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    review = ReviewRequest.model_validate(
+        {
+            "repo_id": "r",
+            "number": 1,
+            "ticket_id": "T-0123456789",
+            "head_sha": "h",
+            "base_sha": base,
+            "base_workspace": "",
+            "merged_workspace": str(ws),
+            "base_out": "",
+            "merged_out": "",
+            "tests_out": "",
+            "review_out": str(tmp_path),
+        }
+    )
+    policy = Policy().model_copy(update={"reviewer": ReviewerPolicy(harness="mini-swe-agent")})
+    request = review_request(cast(App, SimpleNamespace(policy=policy)), review, FAKE_FENCE, "F401")
+    assert request.paths == [hostile]
+    _, instructions, blocks = split(build_review_prompt(request))
+    assert instructions == BENIGN["review"]
+    assert blocks["files the pull request changes"] == f"dé\\n{FORGED}.py"
+    assert blocks["pull request title"] == FAKE_FENCE

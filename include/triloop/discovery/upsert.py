@@ -27,6 +27,7 @@ from triloop.domain.fingerprint import ticket_id_for
 from triloop.domain.grouping import TicketGroup
 from triloop.domain.policy import Policy
 from triloop.domain.states import next_state
+from triloop.domain.unsafe_chars import escape_name
 from triloop.domain.value import TicketValue, score
 from triloop.store.ledger import Actor, record_many
 from triloop.store.models import Ticket, utcnow
@@ -95,7 +96,8 @@ def _title(group: TicketGroup) -> str:
     count = f" ({len(group.findings)} findings" if len(group.findings) > 1 else ""
     count += f" in {files} files)" if count and files > 1 else (")" if count else "")
     part = f" [part {group.part + 1}]" if group.part else ""
-    return f"{first.rule} in {where}: {first.message}{count}{part}"
+    # One line: the title is also the PR's title and its merge commit's message.
+    return f"{first.rule} in {where}: {escape_name(first.message.strip())}{count}{part}"
 
 
 def _figures(c: Candidate) -> dict[str, Any]:

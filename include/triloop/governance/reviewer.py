@@ -64,7 +64,9 @@ def review_request(app: App, review: ReviewRequest, title: str, rule: str) -> Ha
     ws = Path(review.merged_workspace)
     try:
         diff = git("diff", "--no-ext-diff", "--no-textconv", review.base_sha, "HEAD", cwd=ws)
-        paths = git("diff", "--name-only", review.base_sha, "HEAD", cwd=ws).splitlines()
+        # -z: the names as they are (not C-quoted); the prompt fences and escapes them.
+        names = git("diff", "-z", "--name-only", review.base_sha, "HEAD", cwd=ws)
+        paths = [name for name in names.split("\0") if name]
     except GitError as exc:
         raise PermanentError(f"cannot diff {review.base_sha[:12]}..HEAD in {ws}: {exc}") from exc
     return HarnessRequest(
