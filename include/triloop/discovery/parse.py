@@ -14,6 +14,7 @@ from typing import Any
 
 from triloop.domain.contracts import Finding, Severity
 from triloop.domain.fingerprint import finding_fingerprint, statement_at
+from triloop.sandbox_files import SandboxFileError, read_sandbox_file
 
 CONTAINER_ROOT = "/workspace/"
 # semgrep prefixes rule ids with the rules file's directory (/opt/triloop/semgrep in the image).
@@ -26,15 +27,24 @@ _SEMGREP_SEVERITY: dict[str, Severity] = {
 }
 
 
+MAX_OUTPUT_BYTES = 64 << 20
+"""The largest scanner output (ruff, semgrep, result.json) the host reads."""
+
+
 class ScanOutputError(ValueError):
     """Scanner output is missing or malformed."""
 
 
-def load_json(path: Path) -> Any:
+def load_json(path: Path, limit: int = MAX_OUTPUT_BYTES) -> Any:
+    """A JSON file the sandbox wrote; its size is checked before it is read."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_sandbox_file(path, limit))
     except FileNotFoundError as exc:
         raise ScanOutputError(f"scanner output {path} is missing") from exc
+    except SandboxFileError as exc:
+        raise ScanOutputError(f"scanner output {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ScanOutputError(f"scanner output {path} is not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ScanOutputError(f"scanner output {path} is not valid JSON: {exc}") from exc
 

@@ -1,4 +1,4 @@
-"""What one sandbox run may take from the host besides CPU, memory and pids (``sandbox_resources:``).
+"""What a sandbox run may take from the host besides CPU, memory and pids (``sandbox_resources``).
 
 The code in a sandbox may be hostile, so its disk and log volume are budgeted like its time:
 

@@ -27,6 +27,7 @@ from triloop.domain.budget import (
 )
 from triloop.domain.contracts import Budget, Claim, HarnessRequest, HarnessResult
 from triloop.domain.states import TicketState
+from triloop.sandbox_files import SandboxFileError, read_sandbox_file
 from triloop.store import breaker as breaker_store
 from triloop.store import effects, runs
 from triloop.store import tickets as ticket_store
@@ -36,6 +37,7 @@ from triloop.store.models import HarnessRun, Ticket
 log = logging.getLogger(__name__)
 
 METER = Path("egress", "usage.json")
+MAX_METER_BYTES = 1 << 20
 """Where the egress proxy leaves its meter, relative to the run's output directory."""
 
 
@@ -54,11 +56,11 @@ class EgressMeter(BaseModel):
 def read_meter(output_dir: Path) -> EgressMeter | None:
     """The proxy's meter if the run had one; an unreadable one is logged and ignored."""
     path = output_dir / METER
-    if not path.is_file():
-        return None
     try:
-        return EgressMeter.model_validate_json(path.read_text())
-    except (ValidationError, OSError, UnicodeDecodeError) as exc:
+        return EgressMeter.model_validate_json(read_sandbox_file(path, MAX_METER_BYTES))
+    except FileNotFoundError:
+        return None
+    except (ValidationError, OSError, UnicodeDecodeError, SandboxFileError) as exc:
         log.warning("ignoring unreadable egress meter %s: %s", path, exc)
         return None
 

@@ -6,9 +6,12 @@ from pathlib import Path, PurePosixPath
 
 from triloop.adapters.git import GitError, git
 from triloop.domain.policy import PatchRules
+from triloop.domain.sandbox_resources import SandboxResources
 from triloop.execution.diff import DiffError, FileChange, parse_diff
+from triloop.sandbox_files import SandboxFileError, read_sandbox_file
 
-MAX_PATCH_BYTES = 1_000_000
+MAX_PATCH_BYTES = SandboxResources().patch_max_bytes
+"""The default of the policy's ``sandbox_resources.patch_max_kb``, in bytes."""
 SYMLINK, GITLINK, EXECUTABLE = "120000", "160000", "100755"
 
 
@@ -70,17 +73,24 @@ def _check_path(name: str, source: str, allowed: list[str]) -> None:
 
 
 def validate_patch(
-    patch_path: Path, clean_checkout: Path, allowed: list[str], rules: PatchRules | None = None
+    patch_path: Path,
+    clean_checkout: Path,
+    allowed: list[str],
+    rules: PatchRules | None = None,
+    max_bytes: int = MAX_PATCH_BYTES,
 ) -> list[str]:
     """Check ``patch_path`` keeps the ``rules``, touches only ``allowed`` files and applies to
-    ``clean_checkout``; return the files it changes."""
+    ``clean_checkout``; return the files it changes.
+
+    Its size is checked before it is read: one over ``max_bytes`` (the policy's
+    ``sandbox_resources.patch_max_kb``) is refused without reading it."""
     source = str(patch_path)
     try:
-        raw = patch_path.read_bytes()
+        raw = read_sandbox_file(patch_path, max_bytes)
     except FileNotFoundError as exc:
         raise PatchRejected(f"{source}: the harness wrote no patch") from exc
-    if len(raw) > MAX_PATCH_BYTES:
-        raise PatchRejected(f"{source}: {len(raw)} bytes is over the {MAX_PATCH_BYTES} limit")
+    except SandboxFileError as exc:
+        raise PatchRejected(f"{exc} (sandbox_resources.patch_max_kb)") from exc
     try:
         patch = raw.decode()
     except UnicodeDecodeError as exc:

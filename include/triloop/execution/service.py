@@ -243,7 +243,11 @@ def finish(app: App, request: HarnessRequest, actor: Actor) -> PullRequestRef | 
         ticket = ticket_store.get(session, request.ticket_id)
         try:
             files = validate_patch(
-                out / "patch.diff", commit_ws.src, request.paths, app.policy.patch
+                out / "patch.diff",
+                commit_ws.src,
+                request.paths,
+                app.policy.patch,
+                max_bytes=app.policy.sandbox_resources.patch_max_bytes,
             )
         except PatchRejected as exc:
             failure = _dead_letter(session, ticket, actor, attempt_key, str(exc))

@@ -18,6 +18,7 @@ from triloop.domain.contracts import CheckResult, HarnessRequest
 from triloop.domain.reviewer_policy import SEVERITIES, ReviewerPolicy
 from triloop.execution.harnesses.base import HarnessOutputError
 from triloop.execution.harnesses.prompt import clean
+from triloop.sandbox_files import SandboxFileError, read_sandbox_file
 
 CHECK_ID = "llm-review"
 REVIEW_FILE = "review.json"
@@ -46,12 +47,13 @@ def read_findings(out: Path, max_findings: int) -> list[ReviewFinding]:
     """The findings the reviewer wrote to ``out``/review.json, or ReviewOutputError saying why."""
     path = out / REVIEW_FILE
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        raw = read_sandbox_file(path, MAX_BYTES)
+    except SandboxFileError as exc:
+        if exc.size is None:
+            raise ReviewOutputError(f"/out/{REVIEW_FILE}: {exc}") from exc
+        raise ReviewOutputError(f"/out/{REVIEW_FILE} is larger than {MAX_BYTES} bytes") from exc
     except OSError as exc:
         raise ReviewOutputError(f"the reviewer wrote no /out/{REVIEW_FILE}: {exc}") from exc
-    if len(raw) > MAX_BYTES:
-        raise ReviewOutputError(f"/out/{REVIEW_FILE} is larger than {MAX_BYTES} bytes")
     return parse_findings(raw.decode("utf-8", "replace"), max_findings)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from triloop.domain.contracts import ArtifactRef
+from triloop.sandbox_files import SandboxFileError, read_sandbox_file
 
 REPORT = "sbom.cdx.json"
 KIND = "sbom-cyclonedx-json"
@@ -47,11 +48,11 @@ class Sbom:
 def read_sbom(path: Path) -> Sbom:
     """Parse ``path`` as a CycloneDX JSON BOM (untrusted: written by the sandbox)."""
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise SbomError(f"SBOM {path} is larger than {MAX_BYTES} bytes")
-        data = path.read_bytes()
+        data = read_sandbox_file(path, MAX_BYTES)
     except FileNotFoundError as exc:
         raise SbomError(f"SBOM {path} is missing") from exc
+    except SandboxFileError as exc:
+        raise SbomError(f"SBOM {exc}") from exc
     except OSError as exc:
         raise SbomError(f"SBOM {path} cannot be read: {exc}") from exc
     try:

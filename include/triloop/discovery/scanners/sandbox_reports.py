@@ -15,6 +15,7 @@ from typing import Any
 from triloop.discovery.scanners.base import ScanContext, ScannerError
 from triloop.discovery.scanners.sandbox_tools import tool_status
 from triloop.domain.contracts import Finding
+from triloop.sandbox_files import SandboxFileError, read_sandbox_file
 
 MAX_REPORT_BYTES = 64 << 20
 
@@ -54,11 +55,11 @@ class SandboxReportScanner:
     def read(self, path: Path) -> bytes:
         """The report's bytes (bounded), or a ScannerError naming the file."""
         try:
-            if path.stat().st_size > MAX_REPORT_BYTES:
-                raise self.fail(path, f"larger than {MAX_REPORT_BYTES} bytes")
-            return path.read_bytes()
+            return read_sandbox_file(path, MAX_REPORT_BYTES)
         except FileNotFoundError as exc:
             raise self.fail(path, "is missing") from exc
+        except SandboxFileError as exc:
+            raise self.fail(path, str(exc)) from exc
         except OSError as exc:
             raise self.fail(path, f"cannot be read: {exc}") from exc
 

@@ -26,6 +26,7 @@ from triloop.execution.harnesses.prompt import (
     build_prompt,
     build_review_prompt,
 )
+from triloop.sandbox_files import SandboxFileError, read_sandbox_file
 
 AGENT_COMMAND = ["agent", "--request", "/out/request.json", "--out", "/out"]
 PROMPT = "{prompt}"
@@ -62,12 +63,14 @@ def validate_result(raw: str) -> HarnessResult:
 
 
 def read_text(path: Path, limit: int = 8 << 20) -> str:
-    """A sandbox-written file as text ('' when missing), at most ``limit`` bytes."""
+    """A sandbox-written file as text ('' when missing); HarnessOutputError naming it when it
+    is over ``limit`` bytes (checked before reading) or not a regular file."""
     try:
-        with path.open("rb") as fh:
-            return fh.read(limit).decode("utf-8", "replace")
-    except OSError:
+        return read_sandbox_file(path, limit).decode("utf-8", "replace")
+    except FileNotFoundError:
         return ""
+    except SandboxFileError as exc:
+        raise HarnessOutputError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
