@@ -11,8 +11,8 @@ from triloop.discovery.dependencies import (
     DependencyError,
     declared_dependencies,
     normalise_name,
-    parse_requirements_txt,
 )
+from triloop.domain.manifests import parse_manifest
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ direct @ https://example.invalid/direct-1.0.tar.gz
 arrow===1.0
 loose==1.*
 """
-    deps = parse_requirements_txt(source, "requirements.txt")
+    deps = [d for d in parse_manifest("requirements.txt", source).dependencies if not d.origin]
     got = [(d.name, str(d.specifier), d.line, d.pinned) for d in deps]
     assert got == [
         ("django", "==4.2.1", 7, Version("4.2.1")),

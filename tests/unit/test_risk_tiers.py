@@ -118,7 +118,20 @@ def test_bad_risk_rules_are_refused(fields: dict[str, object], message: str) -> 
             ("httpx",),
         ),
         ("pyproject.toml", "[project\n", "[project]\n", ("(pyproject.toml does not parse)",)),
-        ("poetry.lock", "a", "b", None),
+        (  # lock files are read too: a relock names what it moves
+            "poetry.lock",
+            '[[package]]\nname = "idna"\nversion = "3.6"\n',
+            '[[package]]\nname = "idna"\nversion = "3.7"\n',
+            ("idna",),
+        ),
+        ("setup.py", "", 'setup(install_requires=["six==1.17.0"])\n', ("six",)),
+        (
+            "requirements-dev.txt",
+            "",
+            "--index-url https://x.invalid/simple\n",
+            ("--index-url https://x.invalid/simple",),
+        ),
+        ("yarn.lock", "a", "b", None),  # not a Python declaration: the path rule decides
     ],
 )
 def test_dependency_edits(

@@ -1,132 +1,221 @@
-"""The dependencies a repository declares: requirements*.txt and pyproject [project] tables.
+"""A checkout's dependency declarations: every file found, read as text, includes followed.
 
-Read from the host checkout as text (nothing is installed or run). Names are normalised per
-PEP 503, so ``Django``, ``django_`` and ``django`` are one package. A pin is ``==V`` (or
-``===V``) without a wildcard; anything else is a range. Lines that name no package (pip options,
-paths, bare URLs) are skipped; a line that looks like a requirement but is not valid PEP 508
-raises :class:`DependencyError` naming the file and line.
+Parsing is triloop.domain.manifests (one parser for every format); this module finds the files
+(any depth, but not in ``.git``, virtualenvs, ``node_modules`` or caches), reads them with size
+limits, and follows ``-r``/``-c``/``file:`` includes that stay inside the checkout, each file
+once (a cycle ends there), at most :data:`MAX_INCLUDE_DEPTH` deep. Nothing is installed or run.
+
+Two views of the result:
+
+- :func:`read_declarations`: everything, for dependency trust (every requirement, source and
+  problem, with file, line and place);
+- :func:`declared_dependencies`: the environment the scanners and the wheelhouse look at
+  (:func:`in_environment`): index releases declared by the top-level manifests, the files under
+  ``requirements/`` and what those include; raises :class:`DependencyError` for the first
+  declaration there that does not parse.
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
-from dataclasses import dataclass
+import logging
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from triloop.domain.manifests import (
+    Dependency,
+    Kind,
+    Parsed,
+    Problem,
+    ProblemKind,
+    Source,
+    manifest_kind,
+    normalise_name,
+    parse_manifest,
+    trusted_indexes,
+)
 
-REQUIREMENT_GLOBS = ("requirements*.txt", "requirements/*.txt")
-_INLINE_COMMENT = re.compile(r"\s+#.*$")
-_HASH_OPTION = re.compile(r"\s+--hash[= ]\S+")
+__all__ = [
+    "Declarations",
+    "Dependency",
+    "DependencyError",
+    "declared_dependencies",
+    "in_environment",
+    "normalise_name",
+    "read_declarations",
+]
+
+log = logging.getLogger(__name__)
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_LOCK_BYTES = 32 * 1024 * 1024
+MAX_FILES = 500
+MAX_WALK_ENTRIES = 200_000
+MAX_INCLUDE_DEPTH = 8
+SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", "node_modules", ".venv", "venv", ".tox", ".nox", "__pycache__"}
+    | {"site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs"}
+)
+LOCKS: frozenset[Kind] = frozenset({"uv.lock", "poetry.lock", "Pipfile.lock", "pylock"})
+TEST_GROUPS = frozenset({"dev", "test", "tests", "testing", "dev-packages"})
+_ORDER: tuple[Kind, ...] = (
+    "requirements",
+    "constraints",
+    "pyproject",
+    "setup.cfg",
+    "setup.py",
+    "Pipfile",
+    "uv.lock",
+    "poetry.lock",
+    "Pipfile.lock",
+    "pylock",
+)
 
 
 class DependencyError(ValueError):
     """A declared dependency does not parse; the message names the file and line."""
 
 
-@dataclass(frozen=True)
-class Dependency:
-    """One declared requirement."""
+@dataclass
+class Declarations:
+    """Everything a checkout declares, and which files make up its environment."""
 
-    name: str  # PEP 503 normalised
-    specifier: SpecifierSet
-    path: str  # file relative to the repository root
-    line: int  # 1-based; 0 for pyproject entries whose line is unknown
-    text: str  # the requirement as written (whitespace collapsed)
-
-    @property
-    def pinned(self) -> Version | None:
-        """The exact version of an ``==V``/``===V`` pin, else None."""
-        specs = list(self.specifier)
-        if len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
-            return None
-        try:
-            return Version(specs[0].version)
-        except InvalidVersion:
-            return None
+    dependencies: list[Dependency] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    environment: set[str] = field(default_factory=set)
 
 
-def normalise_name(name: str) -> str:
-    """PEP 503: lower case, runs of ``-``, ``_`` and ``.`` become one ``-``."""
-    return str(canonicalize_name(name))
+def describe(problem: Problem) -> str:
+    """``file:line: why`` (``file: why`` for a problem of the whole file)."""
+    where = f"{problem.path}:{problem.line}" if problem.text else problem.path
+    return f"{where}: {problem.why}"
 
 
-def parse_requirement(text: str, path: str, line: int) -> Dependency | None:
-    """One requirement line; None for lines that name no package (options, paths, URLs)."""
-    text = _HASH_OPTION.sub("", _INLINE_COMMENT.sub("", text)).strip()
-    if not text or text.startswith(("#", "-", ".", "/")) or re.match(r"^\w+\+?\w*://", text):
-        return None
-    try:
-        req = Requirement(text)
-    except InvalidRequirement as exc:
-        raise DependencyError(f"{path}:{line}: not a valid requirement {text!r}: {exc}") from exc
-    if req.url:
-        return None  # a direct reference has no version to compare
-    return Dependency(normalise_name(req.name), req.specifier, path, line, " ".join(text.split()))
+def find_manifests(checkout: Path) -> tuple[list[tuple[str, Kind]], list[Problem]]:
+    """Every declaration file in the checkout (repository path, format), in reading order."""
+    found: list[tuple[str, Kind]] = []
+    problems: list[Problem] = []
+    seen = 0
+    for folder, dirs, files in os.walk(checkout):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        seen += len(dirs) + len(files)
+        if seen > MAX_WALK_ENTRIES:
+            why = f"more than {MAX_WALK_ENTRIES} files and folders: the rest is not searched"
+            problems.append(Problem(".", 0, "", why, "limit"))
+            break
+        rel = Path(folder).relative_to(checkout).as_posix()
+        for name in files:
+            path = name if rel == "." else f"{rel}/{name}"
+            if (kind := manifest_kind(path)) is not None:
+                found.append((path, kind))
+    found.sort(key=lambda item: (_ORDER.index(item[1]), Path(item[0]).parts))
+    return found, problems
 
 
-def parse_requirements_txt(source: str, path: str) -> list[Dependency]:
-    """A pip requirements file; backslash continuations are joined onto their first line."""
-    deps: list[Dependency] = []
-    pending, start = "", 0
-    for number, raw in enumerate(source.splitlines(), start=1):
-        if not pending:
-            start = number
-        if raw.rstrip().endswith("\\"):
-            pending += raw.rstrip()[:-1] + " "
+def read_declarations(checkout: Path, *, indexes: tuple[str, ...] = ()) -> Declarations:
+    """Every declaration in the checkout; ``indexes``: index URLs trusted besides PyPI."""
+    trusted = trusted_indexes(indexes)
+    manifests, problems = find_manifests(checkout)
+    out = Declarations(problems=problems)
+    done: set[tuple[str, bool]] = set()
+    edges: dict[str, list[str]] = {}
+    queue: list[tuple[str, Kind, int]] = [(path, kind, 0) for path, kind in manifests]
+    while queue:
+        path, kind, depth = queue.pop(0)
+        if (path, kind == "constraints") in done:
             continue
-        dep = parse_requirement(pending + raw, path, start)
-        pending = ""
-        if dep is not None:
-            deps.append(dep)
-    return deps
+        if len(done) >= MAX_FILES:
+            why = f"more than {MAX_FILES} declaration files: {path} and the rest are not read"
+            out.problems.append(Problem(path, 0, "", why, "limit"))
+            break
+        done.add((path, kind == "constraints"))
+        out.files.append(path)
+        parsed = _parse(checkout, path, kind, trusted)
+        out.dependencies += parsed.dependencies
+        out.sources += parsed.sources
+        out.problems += parsed.problems
+        for include in parsed.includes:
+            problem = _include_problem(checkout, include.target, depth)
+            if problem is not None:
+                text = f"{'-c' if include.constraint else '-r'} {include.target}"
+                out.problems.append(Problem(include.path, include.line, text, *problem))
+                continue
+            if not include.constraint:
+                edges.setdefault(path, []).append(include.target)
+            included: Kind = "constraints" if include.constraint else "requirements"
+            queue.insert(0, (include.target, included, depth + 1))
+    out.environment = _environment(out.files, edges)
+    return out
 
 
-def parse_pyproject(source: str, path: str) -> list[Dependency]:
-    """``[project].dependencies`` and ``[project.optional-dependencies]``."""
+def _parse(checkout: Path, path: str, kind: Kind, indexes: frozenset[str]) -> Parsed:
+    file = checkout / path
+    if not _inside(file, checkout):
+        return Parsed()  # a symlink out of the checkout would read the host's files
+    limit = MAX_LOCK_BYTES if kind in LOCKS else MAX_FILE_BYTES
+    size = file.stat().st_size
+    if size > limit:
+        why = f"{size} bytes, over the {limit}-byte limit: not read"
+        return Parsed(problems=[Problem(path, 0, "", why, "limit")])
     try:
-        project = tomllib.loads(source).get("project", {})
-    except tomllib.TOMLDecodeError as exc:
-        raise DependencyError(f"{path}: not valid TOML: {exc}") from exc
-    entries = list(project.get("dependencies", []))
-    for extra in project.get("optional-dependencies", {}).values():
-        entries.extend(extra)
-    lines = source.splitlines()
-    deps: list[Dependency] = []
-    for entry in entries:
-        if not isinstance(entry, str):
-            raise DependencyError(f"{path}: [project] dependency {entry!r} is not a string")
-        line = next((i for i, text in enumerate(lines, start=1) if entry in text), 0)
-        dep = parse_requirement(entry, path, line)
-        if dep is not None:
-            deps.append(dep)
-    return deps
+        text = file.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Parsed(problems=[Problem(path, 0, "", f"not UTF-8 text: {exc}")])
+    return parse_manifest(path, text, indexes, kind)
+
+
+def _include_problem(checkout: Path, target: str, depth: int) -> tuple[str, ProblemKind] | None:
+    """(why, kind) when an include cannot be followed, None when it can."""
+    file = checkout / target
+    if depth + 1 > MAX_INCLUDE_DEPTH:
+        return f"includes nest deeper than {MAX_INCLUDE_DEPTH} files: not followed", "limit"
+    if file.is_symlink() and not _inside(file, checkout):
+        return "points outside the repository (a symlink)", "outside"
+    if not _inside(file, checkout):
+        return "names no file in the repository", "invalid"
+    return None
+
+
+def _environment(files: list[str], edges: dict[str, list[str]]) -> set[str]:
+    """Top-level manifests, the ``requirements/`` folder, and what they include (not ``-c``)."""
+    roots = [f for f in files if "/" not in f or f.split("/", 1)[0] == "requirements"]
+    reached: set[str] = set()
+    stack = [f for f in roots if manifest_kind(f) not in LOCKS]
+    while stack:
+        path = stack.pop()
+        if path not in reached:
+            reached.add(path)
+            stack += edges.get(path, [])
+    return reached
+
+
+def in_environment(dep: Dependency, declarations: Declarations) -> bool:
+    """What the environment installs: index releases of the environment's files, their extras
+    and dev/test groups; not build requirements, constraints or lock entries."""
+    if dep.origin is not None or dep.path not in declarations.environment:
+        return False
+    if dep.scope == "group":
+        return dep.section.lower() in TEST_GROUPS
+    return dep.scope in ("run", "extra")
 
 
 def declared_dependencies(checkout: Path) -> list[Dependency]:
-    """Every dependency the checkout declares, in file order."""
-    found = {p for glob in REQUIREMENT_GLOBS for p in checkout.glob(glob)}
-    files = sorted(p for p in found if _inside(p, checkout))
-    deps: list[Dependency] = []
-    for file in files:
-        deps.extend(parse_requirements_txt(_read(file), file.relative_to(checkout).as_posix()))
-    pyproject = checkout / "pyproject.toml"
-    if _inside(pyproject, checkout):
-        deps.extend(parse_pyproject(_read(pyproject), "pyproject.toml"))
-    return deps
+    """The environment's requirements, in file order.
+
+    Raises :class:`DependencyError` for a declaration in the environment's files that is
+    malformed or too large; values computed at install time (a setup.py that is not literal)
+    and paths leaving the repository are left out of the environment and logged.
+    """
+    declarations = read_declarations(checkout)
+    for problem in declarations.problems:
+        if problem.path in declarations.environment:
+            if problem.kind in ("invalid", "limit"):
+                raise DependencyError(describe(problem))
+            log.info("%s: %s (left out of the environment)", checkout, describe(problem))
+    return [d for d in declarations.dependencies if in_environment(d, declarations)]
 
 
 def _inside(path: Path, checkout: Path) -> bool:
     """A regular file of the checkout (a symlink out of it would read the host's files)."""
     return path.is_file() and path.resolve().is_relative_to(checkout.resolve())
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DependencyError(f"{path.name}: not UTF-8 text: {exc}") from exc

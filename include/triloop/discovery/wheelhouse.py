@@ -1,11 +1,15 @@
 """The scan's dependency wheelhouse: the host downloads what the sandbox installs offline.
 
-The sandbox has no network, so before it scans, the host ``pip download``s the repository's
-declared dependencies (triloop.discovery.dependencies: plain PEP 508 names only; paths, URLs and
-pip options are never passed on, so no repository code is built or run here) as wheels for the
-sandbox's interpreter (CPython 3.11, manylinux x86_64), into ``<output_dir>/wheelhouse`` with a
-``requirements.txt`` listing them. The sandbox installs that into a throwaway venv and lists the
-licenses (include/sandbox/code_scan.py).
+The sandbox has no network, so before it scans, the host ``pip download``s what the repository's
+environment installs (triloop.discovery.dependencies.declared_dependencies: index releases from
+the top-level requirements files, ``requirements/`` and what they include, ``[project]``
+dependencies and extras, dev/test dependency groups, setup.cfg/setup.py (read with ``ast``)
+``install_requires``/extras/``tests_require`` and the Pipfile's packages and dev-packages; never
+build requirements, constraints or lock files) as PEP 508 requirements: paths, URLs, VCS
+references and pip options are never passed on, so no repository code is built or run here.
+They are downloaded as wheels for the sandbox's interpreter (CPython 3.11, manylinux x86_64),
+into ``<output_dir>/wheelhouse`` with a ``requirements.txt`` listing them. The sandbox installs
+that into a throwaway venv and lists the licenses (include/sandbox/code_scan.py).
 
 Idempotent: downloads are cached under ``<cache_dir>/<hash of the requirements>``, so an
 unchanged dependency set costs no network; the stage is copied in read-only for the sandbox
@@ -43,7 +47,7 @@ DOWNLOAD_TIMEOUT_S = 600
 def requirements_text(checkout: Path) -> str:
     """The sorted, de-duplicated requirements the checkout declares ('' when none)."""
     return "".join(
-        f"{text}\n" for text in sorted({d.text for d in declared_dependencies(checkout)})
+        f"{text}\n" for text in sorted({d.requirement for d in declared_dependencies(checkout)})
     )
 
 

@@ -19,15 +19,16 @@ DEFAULT_SECURITY_PATHS = (
     "**/*secret*",
 )
 DEFAULT_DEPENDENCY_FILES = (
-    "**/requirements*.txt",
-    "**/requirements*.in",
+    "**/*requirements*.txt",
+    "**/*requirements*.in",
     "**/requirements/**",
-    "**/constraints*.txt",
+    "**/*constraints*.txt",
     "**/pyproject.toml",
     "**/setup.py",
     "**/setup.cfg",
     "**/Pipfile",
     "**/*.lock",
+    "**/pylock*.toml",
 )
 DEFAULT_LOW_PATHS = (
     "tests/**",

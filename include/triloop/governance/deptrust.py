@@ -1,11 +1,20 @@
 """Dependency trust: every requirement a PR adds or changes, checked on the host.
 
-Reads the requirement files of the base and merged checkouts as text (no repository code runs)
-and asks the policy's package index about each added or changed requirement. Rule ids:
+Reads every dependency declaration of the base and merged checkouts as text (requirements and
+constraints files of any name, pyproject.toml, setup.cfg, setup.py through ``ast``, Pipfile and
+the uv, poetry, Pipfile and pylock lock files: triloop.domain.manifests, read by
+triloop.discovery.dependencies; no repository code runs) and asks the policy's package index
+about each added or changed requirement. Rule ids:
 
-- ``deptrust.unparsable``: a line the PR adds that cannot be vetted (does not parse, an option
-  pip does not read, a path out of the repository; triloop.governance.deptrust_lines);
-- ``deptrust.typosquat``: the name imitates a popular or already-used one (domain.typosquat);
+- ``deptrust.unparsable``: a declaration the PR adds that cannot be vetted (does not parse, an
+  option pip does not read, a path out of the repository, a setup.py value that is not a
+  literal, a ``${VAR}`` expanded at install time);
+- ``deptrust.source``: a declaration the PR adds that changes where packages come from (an
+  index, find-links or trusted-host option or table other than the default index, a direct URL,
+  a VCS reference, a local path, a lock entry from another index or host); the base's own are
+  counted in the summary, not failed;
+- ``deptrust.typosquat``: the name imitates a popular or already-used one, or is a popular name
+  imitating a far more popular one (domain.typosquat);
 - ``deptrust.unpinned``: not an ``==`` pin; ``deptrust.semver``: a pin moved to another major;
 - ``deptrust.unknown-package`` / ``deptrust.unknown-version`` / ``deptrust.yanked``: the index
   does not have it (or only yanked files of that version);
@@ -14,7 +23,9 @@ and asks the policy's package index about each added or changed requirement. Rul
   with the PEP 691 JSON page: over http(s) it is asked for first; a file:// index is a directory
   of ``<project>/index.json`` pages, or ``<project>/index.html`` pages without upload times).
 
-Reproduce: ``TRILOOP_POLICY_PATH=<policy> python -m triloop.governance.deptrust BASE MERGED``.
+A requirement with a URL, VCS or path origin is vetted for its name only: the source rule says
+the rest. Reproduce: ``TRILOOP_POLICY_PATH=<policy> python -m triloop.governance.deptrust BASE
+MERGED``.
 """
 
 from __future__ import annotations
@@ -24,25 +35,30 @@ import json
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime, timedelta
-from importlib import resources
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from triloop.discovery.dependencies import Dependency, DependencyError
+from triloop.discovery.dependencies import read_declarations
 from triloop.discovery.simple_index import IndexFile, IndexPageError, parse_project_json
 from triloop.discovery.simple_index import parse_project_page as parse_project_html
 from triloop.domain.contracts import CheckResult, ReviewRequest
-from triloop.domain.dependency_trust_policy import DependencyTrustPolicy
 from triloop.domain.policy import Policy
-from triloop.domain.typosquat import known_names, typosquat_of
-from triloop.governance.deptrust_lines import read_tree
+from triloop.governance.deptrust_rules import (
+    Names,
+    assess,
+    changed_requirements,
+    new_problems,
+    new_sources,
+    popular_names,
+)
 
 if TYPE_CHECKING:
     from triloop.bootstrap import App
 
+__all__ = ["dependency_trust", "index_files", "popular_names", "trust_checks"]
 CHECK_ID = "dependency-trust"
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2"
 MAX_PAGE_BYTES = 64 * 1024 * 1024
@@ -52,16 +68,10 @@ class IndexUnavailable(RuntimeError):
     """The package index could not be asked (unreachable, HTTP error, unreadable file)."""
 
 
-def popular_names() -> list[str]:
-    """The shipped list of the most downloaded PyPI projects, most downloaded first."""
-    text = resources.files("triloop").joinpath("data/popular-pypi-names.txt").read_text("utf-8")
-    return known_names(text.splitlines())
-
-
-def changed_requirements(base: list[Dependency], merged: list[Dependency]) -> list[Dependency]:
-    """Merged requirements whose name is new, or whose specifier the base never declared."""
-    declared = {(d.name, str(d.specifier)) for d in base}
-    return [d for d in merged if (d.name, str(d.specifier)) not in declared]
+def _in(place: str, path: str) -> str:
+    """`` (in [table] key)`` when the place says more than the file."""
+    rest = place.removeprefix(path).strip()
+    return f" (in {rest})" if rest else ""
 
 
 def index_files(index: str, project: str, timeout: float) -> list[IndexFile] | None:
@@ -94,53 +104,6 @@ def index_files(index: str, project: str, timeout: float) -> list[IndexFile] | N
     return (parse_project_json if json_page else parse_project_html)(body, project, url)
 
 
-def assess(
-    dep: Dependency,
-    base: list[Dependency],
-    known: list[str],
-    files: list[IndexFile] | None,
-    rules: DependencyTrustPolicy,
-    now: datetime,
-) -> list[tuple[str, str]]:
-    """(rule id, reason) for each way one added or changed requirement breaks the policy.
-
-    ``files`` is None when no index is configured (existence and age are then not checked).
-    """
-    problems: list[tuple[str, str]] = []
-    squat = typosquat_of(dep.name, known, rules.max_edit_distance)
-    if squat is not None:
-        problems.append(("deptrust.typosquat", f"looks like {squat.target!r} ({squat.how})"))
-    pinned = dep.pinned
-    if pinned is None:
-        if rules.require_pins:
-            problems.append(("deptrust.unpinned", f"{dep.specifier or 'any version'} is not =="))
-    else:
-        before = [d.pinned for d in base if d.name == dep.name and d.pinned is not None]
-        jumps = [v for v in before if v is not None and v.major != pinned.major]
-        if jumps and not rules.allow_major_upgrades:
-            problems.append(("deptrust.semver", f"major version change from {jumps[0]}"))
-    if files is None or squat is not None:
-        return problems  # no index, or a typosquat: nothing about a lookalike is worth asking
-    if not files:
-        return [*problems, ("deptrust.unknown-package", "not on the package index")]
-    if pinned is None:
-        return problems
-    release = [f for f in files if f.version == pinned]
-    if not release:
-        return [*problems, ("deptrust.unknown-version", f"{pinned} is not on the index")]
-    if all(f.yanked for f in release):
-        problems.append(("deptrust.yanked", f"every file of {pinned} is yanked"))
-    if rules.min_release_age_days > 0:
-        stamps = [f.upload_time for f in release if f.upload_time is not None]
-        if not stamps:
-            problems.append(("deptrust.release-age-unknown", "the index gives no upload-time"))
-        elif now - min(stamps) < timedelta(days=rules.min_release_age_days):
-            age = (now - min(stamps)).total_seconds() / 86400
-            minimum = rules.min_release_age_days
-            problems.append(("deptrust.too-new", f"uploaded {age:.1f} days ago (< {minimum:g})"))
-    return problems
-
-
 def dependency_trust(
     base: Path,
     merged: Path,
@@ -155,30 +118,40 @@ def dependency_trust(
     command = f"{prefix}python -m triloop.governance.deptrust {base} {merged}"
     rules = policy.dependency_trust
     index = rules.package_index or policy.host_scanners.package_index
+    trusted = (index,) if index else ()
     lines: list[str] = []
     rule_ids: set[str] = set()
     try:
-        before, broken = read_tree(base)
-        after, unreadable = read_tree(merged)
-        known_bad = {(b.path, b.text) for b in broken}  # the base's: not this PR's to fix
-        for bad in (b for b in unreadable if (b.path, b.text) not in known_bad):
+        before = read_declarations(base, indexes=trusted)
+        after = read_declarations(merged, indexes=trusted)
+        for bad in new_problems(before.problems, after.problems):
             rule_ids.add("deptrust.unparsable")
             lines.append(f"{bad.path}:{bad.line}: {bad.text}: deptrust.unparsable: {bad.why}")
-        changed = changed_requirements(before, after)
-        known = known_names(
-            rules.allowed_names,
-            popular_names(),
-            rules.extra_popular_names,
-            (d.name for d in before),
-        )
+        added, kept = new_sources(before.sources, after.sources)
+        for source in added:
+            rule_ids.add("deptrust.source")
+            why = f"changes where packages come from: {source.origin}"
+            where = _in(source.place, source.path)
+            lines.append(
+                f"{source.path}:{source.line}: {source.text}: deptrust.source: {why}{where}"
+            )
+        changed = changed_requirements(before.dependencies, after.dependencies)
+        names = Names.of(rules, before.dependencies)
+        pages: dict[str, list[IndexFile]] = {}
         for dep in changed:
             files = None
-            if index is not None:
-                files = index_files(index, dep.name, policy.host_scanners.index_timeout_s) or []
-            for rule, why in assess(dep, before, known, files, rules, now or datetime.now(UTC)):
+            if index is not None and dep.origin is None:
+                if dep.name not in pages:
+                    timeout = policy.host_scanners.index_timeout_s
+                    pages[dep.name] = index_files(index, dep.name, timeout) or []
+                files = pages[dep.name]
+            for rule, why in assess(
+                dep, before.dependencies, names, files, rules, now or datetime.now(UTC)
+            ):
                 rule_ids.add(rule)
-                lines.append(f"{dep.path}:{dep.line}: {dep.text}: {rule}: {why}")
-    except (DependencyError, IndexPageError, IndexUnavailable) as exc:
+                where = _in(dep.place, dep.path)
+                lines.append(f"{dep.path}:{dep.line}: {dep.text}: {rule}: {why}{where}")
+    except (OSError, IndexPageError, IndexUnavailable) as exc:
         return CheckResult(
             check_id=CHECK_ID,
             status="error",
@@ -187,6 +160,9 @@ def dependency_trust(
             duration_s=round(time.monotonic() - start, 3),
         )
     summary = f"{len(changed)} added or changed requirement(s)"
+    summary += f"; {len(after.files)} declaration file(s) read"
+    if kept:
+        summary += f"; {kept} source declaration(s) already on the base, not this PR's"
     if index is None:
         summary += "; no package index configured: existence and release age not checked"
     return CheckResult(

@@ -7,11 +7,11 @@ why a pull request waits for a human.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from triloop.domain.manifests import manifest_kind, parse_manifest
 from triloop.domain.policy import DEFAULT_PROTECTED_PATHS, protected_match
 from triloop.domain.risk_rules import RiskRules
 
@@ -172,54 +172,29 @@ def retry_when_blocked(failed: Sequence[str], errored: Sequence[str]) -> bool:
     return bool(failed) and set(failed) <= set(errored)
 
 
-def _requirement_name(line: str) -> str | None:
-    text = line.split("#", 1)[0].strip()
-    if not text or text.startswith("-"):
-        return None
-    for stop in "=<>!~;[ @":
-        text = text.split(stop, 1)[0]
-    return text.strip().lower().replace("_", "-") or None
-
-
-def _requirements(lines: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for line in lines:
-        name = _requirement_name(line)
-        if name:
-            spec = "".join(line.split("#", 1)[0].split()).lower().replace("_", "-")
-            found[name] = spec
-    return found
-
-
-def _pyproject_requirements(text: str) -> dict[str, str]:
-    try:
-        data = tomllib.loads(text) if text else {}
-    except tomllib.TOMLDecodeError:
-        return {"(pyproject.toml does not parse)": text}
-    project: dict[str, Any] = data.get("project", {})
-    lines = list(project.get("dependencies", []))
-    for extra in project.get("optional-dependencies", {}).values():
-        lines += list(extra)
-    lines += list(data.get("build-system", {}).get("requires", []))
-    found = _requirements(lines)
-    poetry = data.get("tool", {}).get("poetry", {})
-    tables = [poetry.get("dependencies", {}), poetry.get("dev-dependencies", {})]
-    tables += [g.get("dependencies", {}) for g in poetry.get("group", {}).values()]
-    for table in tables:
-        found.update({k.lower(): f"{k} {v}" for k, v in table.items()})
-    return found
-
-
 def dependency_edits(path: str, before: str, after: str) -> tuple[str, ...] | None:
-    """Names whose requirement the change adds, removes or alters in one manifest.
+    """Names whose requirement the change adds, removes or alters in one declaration file.
 
-    None for a format it does not read (lock files, setup.py): the path rule decides alone.
+    Read by triloop.domain.manifests (every format it knows, lock files included); a source
+    declaration with no package name (``--index-url``, ``-e .``) counts by its text, unreadable
+    declarations as ``(<file> does not parse)``. None for a file it does not read: the path
+    rule decides alone.
     """
-    name = path.rsplit("/", 1)[-1]
-    if name == "pyproject.toml":
-        old, new = _pyproject_requirements(before), _pyproject_requirements(after)
-    elif name.startswith(("requirements", "constraints")) and name.endswith((".txt", ".in")):
-        old, new = _requirements(before.splitlines()), _requirements(after.splitlines())
-    else:
+    if manifest_kind(path) is None:
         return None
+    old, new = _declared(path, before), _declared(path, after)
     return tuple(sorted(n for n in old.keys() | new.keys() if old.get(n) != new.get(n)))
+
+
+def _declared(path: str, text: str) -> dict[str, set[object]]:
+    parsed = parse_manifest(path, text)
+    found: dict[str, set[object]] = {}
+    for dep in parsed.dependencies:
+        found.setdefault(dep.name, set()).add(dep.key)
+    for source in (s for s in parsed.sources if not s.name):
+        found.setdefault(source.text, set()).add(str(source.origin))
+    if parsed.problems:
+        found[f"({path.rsplit('/', 1)[-1]} does not parse)"] = {
+            (p.text, p.why) for p in parsed.problems
+        }
+    return found
