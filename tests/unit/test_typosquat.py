@@ -88,3 +88,35 @@ def test_skeleton_and_core() -> None:
     assert skeleton("Py_Dateutil") == skeleton("py-dateuti1") == "pydateutll"
     assert core("python-dateutil") == core("dateutil-python") == "dateutil"
     assert known_names(["Foo_Bar  # comment", "", "foo-bar", "# only a comment"]) == ["foo-bar"]
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "ranks"),
+    [
+        ("dydantic", "pydantic", "'pydantic' is #16 by downloads, 'dydantic' #4708"),
+        ("pyaml", "pyyaml", "'pyyaml' is #15 by downloads, 'pyaml' #1603"),
+        ("docker-py", "docker", "'docker' is #158 by downloads, 'docker-py' #4619"),
+    ],
+)
+def test_a_popular_name_imitating_a_far_more_popular_one_is_flagged(
+    popular: list[str], name: str, target: str, ranks: str
+) -> None:
+    squat = typosquat_of(name, popular, ranked=popular)
+    assert squat is not None and squat.target == target and squat.how.endswith(ranks)
+    assert typosquat_of(name, popular) is None  # without the ranking: known, so trusted
+    assert typosquat_of(name, popular, ranked=popular, trusted=[name.upper()]) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    # close to a more popular name, but not FAR_RATIO (20) times less downloaded
+    ["boto", "attrs", "cattrs", "tomli", "pyjwt", "frozendict", "scapy", "cchardet", "dataset"],
+)
+def test_names_close_in_popularity_pass(popular: list[str], name: str) -> None:
+    assert typosquat_of(name, popular, ranked=popular) is None
+
+
+def test_no_top_1000_name_is_flagged_when_a_pr_adds_it(popular: list[str]) -> None:
+    # scripts/measure_typosquat.py prints the figures for the top 1,000 and 5,000 (0 and 12)
+    flagged = [n for n in popular[:1000] if typosquat_of(n, popular, ranked=popular)]
+    assert flagged == []

@@ -1,9 +1,12 @@
 """Typosquats: a package name that imitates a popular or already-used one. Pure functions.
 
 Names are compared after PEP 503 normalisation (``Typing_Extensions`` is ``typing-extensions``).
-A name that is itself known (popular, used by the repository or allowed by the policy) is never a
-typosquat, however close it is to another known name (``boto`` and ``boto3`` are both real).
-Otherwise it imitates a known name when, against that name, it has:
+A name that is itself known (popular, used by the repository or allowed by the policy) is not a
+typosquat, however close it is to another known name (``boto`` and ``boto3`` are both real),
+with one exception, relative popularity: a name on the popular list that imitates a name ranked
+at least :data:`FAR_RATIO` (20) times higher is one (``dydantic``, #4708, for ``pydantic``,
+#16), unless the repository already uses it or the policy allows it. Otherwise a name imitates
+a known name when, against that name, it has:
 
 - the same *skeleton*: separators dropped and look-alike characters folded (``0``/``o``,
   ``1``/``l``/``i``, ``rn``/``m``, ``vv``/``w``), e.g. ``pythondateutil``, ``reques7s``;
@@ -20,8 +23,9 @@ The first known name that matches wins; callers pass popular names most popular 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _SEPARATORS = re.compile(r"[-_.]+")
 _LOOKALIKES = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("i", "l"), ("5", "s"))
@@ -29,6 +33,9 @@ _PREFIXES = ("python3-", "python-", "py3-", "py-")
 _SUFFIXES = ("-python3", "-python", "-py3", "-py")
 MIN_DISTANCE_LENGTH = 5
 LONG_NAME = 9
+FAR_RATIO = 20
+"""A popular name is a typosquat of one it imitates ranked at least this many times higher
+(#16 pydantic, #4708 dydantic); measured by scripts/measure_typosquat.py."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +48,13 @@ class Squat:
     distance: int
 
 
+@lru_cache(maxsize=65536)
 def normalise(name: str) -> str:
     """PEP 503: lower case, each run of ``-``, ``_`` and ``.`` becomes one ``-``."""
     return _SEPARATORS.sub("-", name).lower()
 
 
+@lru_cache(maxsize=65536)
 def skeleton(name: str) -> str:
     """The name with separators dropped and look-alike characters folded together."""
     out = normalise(name).replace("-", "")
@@ -54,6 +63,7 @@ def skeleton(name: str) -> str:
     return out
 
 
+@lru_cache(maxsize=65536)
 def core(name: str) -> str:
     """The name without one python prefix or suffix (``python-dateutil`` -> ``dateutil``)."""
     name = normalise(name)
@@ -105,23 +115,62 @@ def describe(name: str, target: str) -> str:
     return "missing letters"
 
 
-def typosquat_of(name: str, known: Sequence[str], max_edit_distance: int = 2) -> Squat | None:
-    """The known name ``name`` imitates, or None (also None when ``name`` is itself known)."""
+def typosquat_of(
+    name: str,
+    known: Sequence[str],
+    max_edit_distance: int = 2,
+    *,
+    ranked: Sequence[str] = (),
+    trusted: Collection[str] = (),
+) -> Squat | None:
+    """The known name ``name`` imitates, or None.
+
+    A known name is not a typosquat, except (relative popularity) one on ``ranked`` (popular
+    names, most popular first) that imitates a name ranked at least :data:`FAR_RATIO` times
+    higher; ``trusted`` names (already used, allowed by the policy) are never typosquats.
+    """
     name = normalise(name)
+    if name in {normalise(t) for t in trusted}:
+        return None
     names = [normalise(k) for k in known]
     if name in set(names):
+        return far_more_popular(name, ranked, max_edit_distance)
+    target = first_imitated(name, names, max_edit_distance)
+    return None if target is None else _squat(name, target)
+
+
+def far_more_popular(name: str, ranked: Sequence[str], max_edit_distance: int) -> Squat | None:
+    """A name of ``ranked`` that ``name`` (also on it) imitates and that is far more popular."""
+    try:
+        rank = list(ranked).index(name) + 1
+    except ValueError:
         return None
+    higher = list(ranked[: int(rank / FAR_RATIO)])
+    target = first_imitated(name, higher, max_edit_distance)
+    if target is None:
+        return None
+    squat = _squat(name, target)
+    how = f"{squat.how}; {target!r} is #{higher.index(target) + 1} by downloads, {name!r} #{rank}"
+    return Squat(name, target, how, squat.distance)
+
+
+def first_imitated(name: str, names: Sequence[str], max_edit_distance: int) -> str | None:
+    """The first of ``names`` with ``name``'s skeleton or core, else the first close enough."""
     its_skeleton, its_core = skeleton(name), core(name)
     for target in names:
         if skeleton(target) == its_skeleton or core(target) == its_core:
-            return Squat(name, target, describe(name, target), damerau_levenshtein(name, target))
+            return target
     limit = distance_limit(name, max_edit_distance)
     for target in names if limit else []:
         if abs(len(target) - len(name)) <= limit:
             distance = damerau_levenshtein(name, target)
             if distance <= min(limit, distance_limit(target, max_edit_distance)):
-                return Squat(name, target, describe(name, target), distance)
+                return target
     return None
+
+
+def _squat(name: str, target: str) -> Squat:
+    return Squat(name, target, describe(name, target), damerau_levenshtein(name, target))
 
 
 def known_names(*sources: Iterable[str]) -> list[str]:

@@ -252,4 +252,5 @@ def pinned_dependency(name: str, version: str, where: Where, origin: Origin | No
         place=where.place,
         origin=origin,
         scope="lock",
+        section=where.section,
     )
