@@ -33,7 +33,7 @@ _PREFIXES = ("python3-", "python-", "py3-", "py-")
 _SUFFIXES = ("-python3", "-python", "-py3", "-py")
 MIN_DISTANCE_LENGTH = 5
 LONG_NAME = 9
-FAR_RATIO = 20
+FAR_RATIO: float = 20
 """A popular name is a typosquat of one it imitates ranked at least this many times higher
 (#16 pydantic, #4708 dydantic); measured by scripts/measure_typosquat.py."""
 
