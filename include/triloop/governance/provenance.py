@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from triloop.domain.contracts import ReviewRequest
+from triloop.domain.risk_rules import RiskRules
 from triloop.domain.states import REVERT_RULE
 from triloop.governance import reproduction
+from triloop.governance.diffrisk import diff_risks
 from triloop.governance.risk import FileChange
 
 
@@ -23,18 +25,21 @@ def judged_as(
     rule: str,
     findings: list[dict[str, Any]],
     changed: list[FileChange],
+    rules: RiskRules,
 ) -> tuple[str, list[str], list[str]]:
     """The harness the risk tier reads (autofix only when reproduced), high-risk reasons, notes.
 
     High: files the ticket does not name (a revert's are the merge's own), and what the diff
     adds (process execution, dynamic code, deserialisation, network; configuration of checks,
-    builds, tests and CI: :func:`triloop.governance.content_risk.diff_risks`).
+    builds, tests and CI: :func:`triloop.governance.diffrisk.diff_risks`).
     """
-    flagged: list[str] = []
+    flagged = diff_risks(Path(review.merged_workspace), review.base_sha, rules, changed)
     notes: list[str] = []
     if harness == "autofix" and rule != REVERT_RULE:
+        if not review.reproduce_out:
+            return "autofix (not reproduced)", flagged, ["reproduction: no rerun was prepared"]
         redo = reproduction.compare(
-            Path(review.reproduce_out or "/nonexistent"),
+            Path(review.reproduce_out),
             Path(review.merged_workspace),
             review.base_sha,
             review.head_sha,

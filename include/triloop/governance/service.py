@@ -180,7 +180,7 @@ def decide(
         rules = app.policy.risk
         changed = diffstat.changes(Path(review.merged_workspace), review.base_sha, rules)
         harness, flagged, notes = judged_as(
-            review, pr.harness, ticket.rule, ticket.findings, changed
+            review, pr.harness, ticket.rule, ticket.findings, changed, rules
         )
         assessment = classify(
             changed,
