@@ -157,3 +157,165 @@ def test_bad_input_is_an_error_naming_it(
     result = _run(tmp_path, "requests==2.30.0\n", merged, index)
     assert (result.status, result.rule_ids) == ("error", [])
     assert re.search(message, result.excerpt), result.excerpt
+
+
+def _trees(
+    tmp_path: Path,
+    base: dict[str, str],
+    merged: dict[str, str],
+    index: Path | None = None,
+    **rules: object,
+) -> CheckResult:
+    for name, files in (("base", base), ("merged", {**base, **merged})):
+        for path, text in files.items():
+            (tmp_path / name / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name / path).write_text(text)
+    trust = DependencyTrustPolicy(package_index=index.as_uri() if index else None, **rules)
+    return dependency_trust(tmp_path / "base", tmp_path / "merged", Policy(dependency_trust=trust))
+
+
+PYPROJECT = '[project]\nname = "x"\ndependencies = [\n  "requests==2.30.0",\n]\n'
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "line", "target"),
+    [
+        ("requirements.txt", "--index-url https://evil.example/simple\n", 1, "index https://evil"),
+        ("requirements.txt", "--extra-index-url=https://evil.example/simple\n", 1, "index https"),
+        ("requirements-dev.txt", "six==1.17.0\n--find-links ./wheels\n", 2, "find-links ./wheels"),
+        ("requirements.txt", "--trusted-host evil.example\n", 1, "trusted-host evil.example"),
+        ("requirements.txt", "idna @ https://evil.example/idna.whl\n", 1, "url https://evil"),
+        ("requirements.txt", "git+https://evil.example/idna.git\n", 1, "vcs git+https://evil"),
+        ("requirements/dev.txt", "-e .\n", 1, "path ."),
+        ("requirements.txt", "./vendor/idna\n", 1, "path vendor/idna"),
+        ("pyproject.toml", PYPROJECT + '[tool.uv.sources]\nrequests = { path = "libs/r" }\n', 7,
+         "path libs/r (in [tool.uv.sources] requests)"),
+        ("pyproject.toml", PYPROJECT + '[[tool.poetry.source]]\nname = "c"\nurl = "https://c/s"\n',
+         8, "c = https://c/s: index https://c/s (in [[tool.poetry.source]] c)"),
+        ("Pipfile", '[packages]\nidna = {git = "https://evil.example/idna.git"}\n', 2,
+         "vcs git+https://evil.example/idna.git (in [packages])"),
+        ("uv.lock", '[[package]]\nname = "idna"\nversion = "3.7"\n'
+         'source = { registry = "https://evil.example/simple" }\n', 2,
+         "idna==3.7: index https://evil"),
+        ("setup.py", "setup(dependency_links=['https://evil.example/links'])\n", 1,
+         "https://evil.example/links: find-links https://evil.example/links"
+         " (in setup(dependency_links=...))"),
+    ],
+)  # fmt: skip
+def test_a_declaration_changing_where_packages_come_from_fails_as_source(
+    tmp_path: Path, path: str, text: str, line: int, target: str
+) -> None:
+    result = _trees(tmp_path, {"pyproject.toml": PYPROJECT}, {path: text})
+    assert "deptrust.source" in result.rule_ids and result.status == "failed"
+    shown, _, target = target.rpartition(": ")  # what is shown when it is not the line itself
+    shown = shown or text.splitlines()[line - 1].strip()
+    why = "deptrust.source: changes where packages come from:"
+    assert f"{path}:{line}: {shown}: {why} {target}" in result.excerpt, result.excerpt
+
+
+def test_the_base_s_own_sources_are_not_the_pr_s(tmp_path: Path) -> None:
+    base = {"requirements.txt": "--extra-index-url https://corp.example/simple\n-e .\n"}
+    merged = {"requirements-dev.txt": "-e .\n--extra-index-url https://corp.example/simple/x\n"}
+    result = _trees(tmp_path, base, {"requirements-dev.txt": merged["requirements-dev.txt"][:5]})
+    assert (result.status, result.rule_ids) == ("passed", [])
+    assert "3 source declaration(s) already on the base, not this PR's" in result.excerpt
+    other = _trees(tmp_path / "b", base, merged)
+    assert other.rule_ids == ["deptrust.source"]
+    assert "requirements-dev.txt:2: --extra-index-url https://corp.example/simple/x" in (
+        other.excerpt
+    )
+
+
+def test_the_policy_s_index_is_not_a_source(tmp_path: Path, index: Path) -> None:
+    merged = {"requirements.txt": f"--index-url {index.as_uri()}\nrequests==2.31.0\n"}
+    result = _trees(tmp_path, {"requirements.txt": "requests==2.30.0\n"}, merged, index)
+    assert (result.status, result.rule_ids) == ("passed", []), result.excerpt
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "line", "where"),
+    [
+        ("pyproject.toml", PYPROJECT.replace('"requests', '"reqeusts'), 4,
+         " (in [project] dependencies)"),
+        ("pyproject.toml", PYPROJECT + '[dependency-groups]\ntest = ["reqeusts==2.31.0"]\n', 7,
+         " (in [dependency-groups] test)"),
+        ("pyproject.toml", PYPROJECT + '[build-system]\nrequires = ["reqeusts==2.31.0"]\n', 7,
+         " (in [build-system] requires)"),
+        ("pyproject.toml",
+         PYPROJECT + '[tool.poetry.group.dev.dependencies]\nreqeusts = "2.31.0"\n',
+         7, " (in [tool.poetry.group.dev.dependencies])"),
+        ("setup.cfg", "[options]\ninstall_requires =\n    reqeusts==2.31.0\n", 3,
+         " (in [options] install_requires)"),
+        ("setup.py", "setup(\n    extras_require={'t': ['reqeusts==2.31.0']},\n)\n", 2,
+         " (in setup(extras_require=...) t)"),
+        ("Pipfile", '[dev-packages]\nreqeusts = "==2.31.0"\n', 2, " (in [dev-packages])"),
+        ("uv.lock", '[[package]]\nname = "reqeusts"\nversion = "2.31.0"\n', 2, " (in [[package]])"),
+        ("poetry.lock", '[[package]]\nname = "reqeusts"\nversion = "2.31.0"\n', 2,
+         " (in [[package]])"),
+        ("Pipfile.lock", '{"default": {\n"reqeusts": {"version": "==2.31.0"}}}', 2,
+         " (in default)"),
+        ("pylock.toml", '[[packages]]\nname = "reqeusts"\nversion = "2.31.0"\n', 2,
+         " (in [[packages]])"),
+        ("test-requirements.txt", "-c constraints.txt\n", 1, " (in (constraints))"),
+    ],
+)  # fmt: skip
+def test_requirements_from_every_place_are_vetted(
+    tmp_path: Path, index: Path, path: str, text: str, line: int, where: str
+) -> None:
+    files = {path: text}
+    if path == "test-requirements.txt":
+        files["constraints.txt"] = "reqeusts==2.31.0\n"
+        line, path = 1, "constraints.txt"
+    result = _trees(tmp_path, {"pyproject.toml": PYPROJECT}, files, index)
+    assert result.rule_ids == ["deptrust.typosquat"], result.excerpt
+    assert f"{path}:{line}: " in result.excerpt
+    assert f"deptrust.typosquat: looks like 'requests' (transposed letters){where}" in (
+        result.excerpt
+    )
+
+
+@pytest.mark.parametrize(
+    ("base", "rules", "rule_ids"),
+    [
+        ({}, {}, ["deptrust.typosquat"]),
+        ({"requirements.txt": "dydantic==1.0\n"}, {}, []),  # the base already uses it
+        ({}, {"allowed_names": ["Dydantic"]}, []),
+    ],
+)
+def test_relative_popularity(
+    tmp_path: Path, base: dict[str, str], rules: dict[str, object], rule_ids: list[str]
+) -> None:
+    result = _trees(tmp_path, base, {"requirements-dev.txt": "dydantic==1.0\n"}, **rules)
+    assert result.rule_ids == rule_ids
+    if rule_ids:
+        assert "looks like 'pydantic' (substituted letters; 'pydantic' is #16" in result.excerpt
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "line", "why"),
+    [
+        ("setup.py", "import os\nsetup(install_requires=os.environ['DEPS'].split())\n", 2,
+         "install_requires is not a literal"),
+        ("requirements.txt", "-r ../../outside.txt\n", 1, "-r '../../outside.txt' points outside"),
+        ("requirements.txt", "six==${SIX}\n", 1, "${SIX} is expanded at install time"),
+        ("pyproject.toml", "[project\n", 1, "not valid TOML"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_vetted_in_any_place_is_unparsable(
+    tmp_path: Path, path: str, text: str, line: int, why: str
+) -> None:
+    result = _trees(tmp_path, {}, {path: text})
+    assert (result.status, result.rule_ids) == ("failed", ["deptrust.unparsable"])
+    assert f"{path}:{line}: " in result.excerpt and why in result.excerpt
+
+
+def test_a_hostile_tree_is_read_without_looping(tmp_path: Path) -> None:
+    merged = {
+        "requirements.txt": "-r a.in\n",
+        "a.in": "-r requirements.txt\n-r a.in\nrequests==2.30.0\n",
+        "setup.py": "__import__('os').system('touch ran')\nsetup(install_requires=['six'])\n",
+    }
+    result = _trees(tmp_path, {}, merged, require_pins=False)
+    assert (result.status, result.rule_ids) == ("passed", []), result.excerpt
+    assert "2 added or changed requirement(s); 3 declaration file(s) read" in result.excerpt
+    assert not (tmp_path / "merged" / "ran").exists() and not Path("ran").exists()

@@ -292,7 +292,7 @@ def test_each_format_gives_file_line_and_place(
         ("requirements.txt", "ok==1\n-f ./wheels\n", "find-links", "./wheels", 2),
         ("requirements.txt", "--trusted-host pypi.org\n", "trusted-host", "pypi.org", 1),
         ("requirements.txt", "-e .\n", "path", ".", 1),
-        ("sub/requirements.txt", "../vendored/pkg\n", "path", "vendored/pkg", 1),
+        ("sub/requirements.txt", "./vendored/pkg\n", "path", "vendored/pkg", 1),
         ("requirements.txt", "pkg-1.0-py3-none-any.whl\n", "path", "pkg-1.0-py3-none-any.whl", 1),
         (
             "requirements.txt",

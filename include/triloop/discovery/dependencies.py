@@ -135,6 +135,7 @@ def read_declarations(checkout: Path, *, indexes: tuple[str, ...] = ()) -> Decla
         out.dependencies += parsed.dependencies
         out.sources += parsed.sources
         out.problems += parsed.problems
+        followed: list[tuple[str, Kind, int]] = []
         for include in parsed.includes:
             problem = _include_problem(checkout, include.target, depth)
             if problem is not None:
@@ -144,7 +145,8 @@ def read_declarations(checkout: Path, *, indexes: tuple[str, ...] = ()) -> Decla
             if not include.constraint:
                 edges.setdefault(path, []).append(include.target)
             included: Kind = "constraints" if include.constraint else "requirements"
-            queue.insert(0, (include.target, included, depth + 1))
+            followed.append((include.target, included, depth + 1))
+        queue[0:0] = followed  # read next, in the order they are written
     out.environment = _environment(out.files, edges)
     return out
 

@@ -5,8 +5,10 @@ requirement followed by options, or options alone (pip ignores words after the o
 Options are pip's own, long ones also by an unambiguous prefix as optparse accepts them
 (``--extra-index`` is ``--extra-index-url``). What each becomes:
 
-- ``-r``/``-c`` inside the repository: an :class:`Include` (the reader follows it); a URL: a
-  source; a path leaving the repository: a problem, never followed;
+- ``-r``/``-c`` inside the repository (relative to the file, as pip reads them): an
+  :class:`Include` (the reader follows it); a URL: a source; a path leaving the repository: a
+  problem, never followed. ``-e`` and bare paths are relative to the working directory, taken
+  to be the repository root;
 - ``--index-url``/``--extra-index-url`` other than a default index, ``--find-links``,
   ``--trusted-host``: a source; ``-e`` and bare URLs, VCS references and paths: a source too;
 - an option pip does not read, or a ``${VAR}`` pip would expand at install time: a problem.
@@ -94,7 +96,7 @@ def parse_requirements_file(
             continue
         _options(words, line, where, folder, indexes, parsed)
         if args:
-            _requirement(args, where, folder, parsed)
+            _requirement(args, where, parsed)
     return parsed
 
 
@@ -168,7 +170,7 @@ def _option(
         )
     elif is_url(value):
         out.sources.append(Source(where.path, where.line, text, where.place, url_origin(value)))
-    elif (target := local_path(value, folder)) is None:
+    elif (target := local_path(value, "" if name == "--editable" else folder)) is None:
         out.add(
             where.problem(line, f"{written} {value!r} points outside the repository", "outside")
         )
@@ -180,7 +182,7 @@ def _option(
         out.includes.append(Include(where.path, where.line, target, name == "--constraint"))
 
 
-def _requirement(args: str, where: Where, folder: str, out: Parsed) -> None:
+def _requirement(args: str, where: Where, out: Parsed) -> None:
     """The requirement part of a line: PEP 508, or a URL or path pip installs as it is."""
     head = args.split(";", 1)[0].strip()
     if _ENV_VAR.search(head) or not (is_url(head) or _is_path(head)):
@@ -189,7 +191,7 @@ def _requirement(args: str, where: Where, folder: str, out: Parsed) -> None:
     text = " ".join(args.split())
     if is_url(head):
         out.sources.append(Source(where.path, where.line, text, where.place, url_origin(head)))
-    elif (target := local_path(head.split("[", 1)[0], folder)) is None:
+    elif (target := local_path(head.split("[", 1)[0], "")) is None:
         out.add(where.problem(text, f"a path {head!r} points outside the repository", "outside"))
     else:
         out.sources.append(
