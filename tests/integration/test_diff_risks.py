@@ -118,6 +118,40 @@ def test_encodings_binaries_and_deletions(tmp_path: Path) -> None:
     ]
 
 
+def test_python_is_read_the_way_python_decodes_it(tmp_path: Path) -> None:
+    repo, base = _repo(tmp_path)
+    hidden = "# coding: utf-7\nx = 1  # +AAo-import os+ADs- os.system(+ACI-id+ACI-)\n"
+    _pr(repo, {"src/u7.py": hidden.encode("ascii"), "src/bad.py": b"# coding: nosuch\nx = 1\n"})
+    reasons = diff_risks(repo, base, RULES, [FileChange("src/u7.py"), FileChange("src/bad.py")])
+    assert reasons[0].startswith(
+        "content: dynamic code added in src/u7.py:1 (source encoding utf-7"
+    )
+    assert "content: process execution added in src/u7.py:3 (os.system)" in reasons
+    assert reasons[-1].startswith("content: src/bad.py could not be read (not decodable as Python")
+
+
+def test_a_file_name_git_quotes_is_still_read(tmp_path: Path) -> None:
+    """numstat C-quotes non-ASCII names ("\\303\\251vil.py"): read as what is in the tree."""
+    repo, base = _repo(tmp_path)
+    _pr(
+        repo,
+        {
+            "src/\u00e9vil.py": "import os\nos.system('id')\n",
+            ".github/workflows/\u00e9vil.yml": "on: push\n",
+        },
+    )
+    changed = changes(repo, base, RULES)
+    assert diff_risks(repo, base, RULES, changed) == [
+        "config: .github/workflows/\u00e9vil.yml added (configures checks, builds or CI:"
+        " .github/**)",
+        "content: process execution added in src/\u00e9vil.py:2 (os.system)",
+    ]
+    assert diff_risks(repo, base, RULES, [FileChange("src/nowhere.py")]) == [
+        "content: src/nowhere.py could not be read (absent on both sides): its risk cannot be"
+        " judged"
+    ]
+
+
 def test_what_cannot_be_read_cannot_be_judged(tmp_path: Path) -> None:
     repo, _ = _repo(tmp_path)
     [reason] = diff_risks(repo, "0" * 40, RULES, [FileChange("src/app.py")])
@@ -140,7 +174,7 @@ def test_a_file_over_the_size_cap_cannot_be_judged(
 def test_only_judged_files_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo, base = _repo(tmp_path)
     read: list[str] = []
-    monkeypatch.setattr(diffrisk, "_blob", lambda _w, _r, path: read.append(path) or "x\n")
+    monkeypatch.setattr(diffrisk, "_blob", lambda _w, _r, path: read.append(path) or b"x\n")
     paths = ["docs/guide.md", "data/x.csv", "src/a.py", "Makefile", "setup.cfg", "bin/tool"]
     diff_risks(repo, base, RULES, [FileChange(p) for p in paths])
     assert sorted(set(read)) == ["Makefile", "bin/tool", "setup.cfg", "src/a.py"]

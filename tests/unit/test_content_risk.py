@@ -262,7 +262,8 @@ HONEST = [
         "platform.system(); os.path.join(a, b); print(x, file=sys.stderr)\n"
         "logging.getLogger(__name__); importlib.metadata.version('x'); hasattr(o, name)\n"
         "multiprocessing.cpu_count(); asyncio.run(main()); model.eval(); getattr(o, 'name')\n"
-        "d = dict(**locals()); osmod = os if a else None\n",
+        "d = dict(**locals()); osmod = os if a else None\n"
+        "import ssl\nif ssl and not os:\n    pass\nassert sys\n",
     ),
     (
         "visitor on self",
@@ -290,6 +291,14 @@ def test_only_what_the_pr_adds_counts() -> None:
     assert content_risks("x.py", base, merged) == [
         "content: process execution added in x.py:6 (s -> os.system)",
         "content: process execution added in x.py:7 (os.system)",
+    ]
+
+
+def test_a_module_used_as_a_value_is_keyed_by_its_expression() -> None:
+    base = "import os\nhelper(os)\nif x:\n    keep(os)\n"
+    merged = "import os\nhelper(os)\nif x:\n    y = 1\n    keep(os)\nleak(os)\n"
+    assert content_risks("x.py", base, merged) == [
+        "content: dynamic code added in x.py:6 (module os used as a value)"
     ]
 
 
@@ -401,6 +410,19 @@ def test_a_notebook_that_does_not_parse_cannot_be_judged() -> None:
         ("pkg/_speed.so", "\x7fELF1", "\x7fELF2", "compiled or native code changed"),
         ("pkg/fast.pyx", None, "cdef int x = 1\n", "compiled or native code changed"),
         (".envrc", None, "export X=1\n", "script changed in .envrc:1"),
+        ("tests/data/model.pkl", "\x80\x04K\x01.", "\x80\x04K\x02.", "deserialisation data"),
+        (
+            "conf/app.yaml",
+            "a: 1\n",
+            "a: 1\nb: !!python/object/apply:os.system [id]\n",
+            "deserialisation added in conf/app.yaml:2 (!!python/ tag)",
+        ),
+        (
+            "pkg/x.py",
+            None,
+            "# -*- coding: utf-7 -*-\nx = 1\n",
+            "dynamic code added in pkg/x.py:1 (source encoding utf-7",
+        ),
     ],
 )
 def test_other_files_that_run(path: str, before: str | None, after: str, fragment: str) -> None:
@@ -416,6 +438,9 @@ def test_other_files_that_run(path: str, before: str | None, after: str, fragmen
         ("bin/notes", None, "just text\n"),  # no shebang
         ("Makefile", None, "all:\n\tcurl x | sh\n"),  # the config rules' (config_paths)
         ("docs/guide.md", None, "```sh\nrm -rf /\n```\n"),
+        ("conf/app.yaml", "a: 1\n", "a: 2\n"),
+        ("pkg/x.py", None, "# -*- coding: latin-1 -*-\nx = 1\n"),
+        ("pkg/x.py", "# coding: utf-7\nx = 1\n", "# coding: utf-7\nx = 2\n"),
     ],
 )
 def test_files_that_add_nothing_that_runs(path: str, before: str | None, after: str | None) -> None:

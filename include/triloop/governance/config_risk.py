@@ -21,7 +21,7 @@ from typing import Any
 
 from triloop.domain.policy import protected_match
 from triloop.domain.risk_rules import RiskRules
-from triloop.governance.content_risk import added_lines, kind
+from triloop.governance.content_files import added_lines, kind
 
 PYTEST_FILES = frozenset(("pytest.ini", ".pytest.ini"))
 PYTEST_SECTIONS = frozenset(("pytest", "tool:pytest"))

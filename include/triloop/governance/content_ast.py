@@ -11,14 +11,14 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from triloop.governance.content_scope import Scope, literal, module_scope
+from triloop.governance.content_locals import children_of, string_annotations
+from triloop.governance.content_scope import literal, module_scope, safe_call
 from triloop.governance.content_table import (
     CONDITIONAL,
     DYNAMIC,
     ESCAPE_ATTRIBUTES,
     GETATTR_LIKE,
     NAME_GETTERS,
-    SAFE_YAML_LOADERS,
     SENSITIVE_LEAVES,
     UNRESOLVED_CALLS,
     capable,
@@ -59,15 +59,15 @@ def uses(text: str) -> list[Use]:
 
 class _Finder:
     def __init__(self, tree: ast.Module) -> None:
-        self.scope = module_scope(tree)
-        self.trees: list[ast.AST] = [tree, *_string_annotations(tree)]
-        self.parents = {
-            c: n for t in self.trees for n in ast.walk(t) for c in ast.iter_child_nodes(n)
-        }
+        self.children = children_of(tree)
+        self.scope = module_scope(tree, self.children)
+        for sub in string_annotations(self.children):
+            self.children.update(children_of(sub))
+        self.parents = {c: n for n, kids in self.children.items() for c in kids}
         self.found: list[Use] = []
 
     def run(self) -> list[Use]:
-        for node in (n for tree in self.trees for n in ast.walk(tree)):
+        for node in self.children:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 self._imports(node)
             elif isinstance(node, ast.Name | ast.Attribute):
@@ -116,14 +116,15 @@ class _Finder:
         site = call or node
         for name in sorted(names):
             cat = category(name) or (
-                CONDITIONAL.get(name) if not _safe(name, call, self.scope) else None
+                CONDITIONAL.get(name) if not safe_call(name, call, self.scope) else None
             )
             if cat:
                 self._add(cat, _label(node, name), site, name)
             elif name.endswith(".__dict__") and capable(name.removesuffix(".__dict__")):
                 self._add(DYNAMIC, _label(node, name), site, name)
             elif capable(name) and not self._tracked(node, parent):
-                self._add(DYNAMIC, f"module {name} used as a value", parent or node, name)
+                value = parent if isinstance(parent, ast.expr) else node
+                self._add(DYNAMIC, f"module {name} used as a value", value, name)
             elif name in _NAMESPACE_VIEWS and call and self._indexed(call):
                 self._add(DYNAMIC, f"{ast.unparse(call)} indexed", call, name)
         if not names and call and isinstance(node, ast.Attribute):
@@ -144,6 +145,10 @@ class _Finder:
         if isinstance(parent, ast.AnnAssign | ast.NamedExpr) and not unpacked:
             return parent.value is node and isinstance(parent.target, ast.Name)
         if isinstance(parent, ast.Compare) and not unpacked:
+            return True
+        if isinstance(parent, ast.If | ast.While | ast.Assert | ast.IfExp):
+            return parent.test is node  # a truth test: `if ssl:` after a guarded import
+        if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not):
             return True
         if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
             return self._lookup(parent) is not None
@@ -207,44 +212,6 @@ def _is_self(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and node.id in ("self", "cls")
 
 
-def _string_annotations(tree: ast.Module) -> list[ast.expr]:
-    """String annotations as code: typing.get_type_hints and pydantic evaluate them."""
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.arg | ast.AnnAssign):
-            annotation = node.annotation
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            annotation = node.returns
-        else:
-            continue
-        for const in ast.walk(annotation) if annotation else ():
-            if isinstance(const, ast.Constant) and isinstance(const.value, str):
-                try:
-                    code = ast.parse(const.value.strip(), mode="eval").body
-                except SyntaxError:
-                    continue  # Literal["any text"]
-                out.append(ast.increment_lineno(code, const.lineno - 1))
-    return out
-
-
 def _label(node: ast.expr, name: str) -> str:
     text, shown = ast.unparse(node), name.removeprefix("builtins.")
     return shown if text == shown else f"{text} -> {shown}"
-
-
-def _safe(name: str, call: ast.Call | None, scope: Scope) -> bool:
-    """A conditional loader called with the arguments that make it safe."""
-    if name not in CONDITIONAL or call is None:
-        return False
-    keywords = {k.arg: k.value for k in call.keywords}
-    if None in keywords or any(isinstance(a, ast.Starred) for a in call.args):
-        return False  # **kwargs or *args: cannot tell
-    if name.startswith("yaml."):
-        loader = keywords.get("Loader") or (call.args[1] if len(call.args) > 1 else None)
-        found = scope.resolve(loader) if loader is not None else set()
-        return bool(found) and found <= SAFE_YAML_LOADERS
-    if name == "numpy.load":
-        flag = keywords.get("allow_pickle") or (call.args[2] if len(call.args) > 2 else None)
-        return flag is None or (isinstance(flag, ast.Constant) and flag.value is False)
-    flag = keywords.get("weights_only")  # torch.load
-    return isinstance(flag, ast.Constant) and flag.value is True

@@ -2,58 +2,22 @@
 
 Python files (``*.py``, ``*.pyw``, a ``python`` shebang) and notebooks' code cells are parsed
 on both sides; a reference in the merged file that the base file does not have (same resolved
-name, same call) is the PR's. Files Triloop cannot read for what they run (shell and other
-scripts, ``.pth`` files, compiled or native sources) are a reason whenever they change in a way
-that adds something; ``sitecustomize.py``/``usercustomize.py`` run in every interpreter, so any
-change to them is one. Makefiles, justfiles, setup.py and noxfile.py are the config rules'.
+name, same call) is the PR's. ``sitecustomize.py``/``usercustomize.py`` run in every
+interpreter, so any change to them is one. Other files that run are content_files'; Makefiles,
+justfiles, setup.py and noxfile.py are the config rules' too.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import Counter, defaultdict
 from pathlib import PurePosixPath
 
 from triloop.governance.content_ast import Unparsable, Use, uses
+from triloop.governance.content_files import added_lines, encoding_risk, kind, other_risks
 from triloop.governance.content_notebook import NotebookCode, notebook_code
-from triloop.governance.content_table import names
 
-PYTHON_SUFFIXES = frozenset((".py", ".pyw"))
 STARTUP_HOOKS = frozenset(("sitecustomize.py", "usercustomize.py"))
-SCRIPT_SUFFIXES = frozenset(names(".sh .bash .zsh .ksh .csh .tcsh .fish .ps1 .psm1 .bat .cmd"))
-SCRIPT_NAMES = frozenset((".envrc", ".bashrc", ".profile", ".zshrc"))
-OPAQUE_SUFFIXES = frozenset(
-    names(".pyx .pxd .pxi .c .h .cc .cpp .cxx .hpp .rs .so .pyd .dll .dylib .pyc .pyo .whl .egg")
-)
-
-
-def kind(path: str, merged: str | None = None) -> str | None:
-    """What runs in ``path``: python, notebook, pth, script or opaque; None: nothing we judge.
-
-    A name without a suffix is a script when ``merged`` starts with a shebang (a Python one
-    makes it python); without ``merged`` it is ``maybe``: read it and ask again.
-    """
-    p = PurePosixPath(path)
-    suffix = p.suffix.lower()
-    if suffix in PYTHON_SUFFIXES:
-        return "python"
-    if suffix == ".ipynb":
-        return "notebook"
-    if suffix == ".pth":
-        return "pth"
-    if suffix in SCRIPT_SUFFIXES or p.name in SCRIPT_NAMES:
-        return "script"
-    if suffix in OPAQUE_SUFFIXES:
-        return "opaque"
-    if suffix or p.name.startswith("."):
-        return None
-    if merged is None:
-        return "maybe"
-    first = merged.split("\n", 1)[0]
-    if not first.startswith("#!"):
-        return None
-    return "python" if "python" in first else "script"
 
 
 def content_risks(path: str, before: str | None, after: str | None) -> list[str]:
@@ -63,6 +27,8 @@ def content_risks(path: str, before: str | None, after: str | None) -> list[str]
     what = kind(path, after)
     if what == "python":
         reasons = _python(path, before, after, None)
+        if (declared := encoding_risk(path, before, after)) is not None:
+            reasons.insert(0, declared)
         if PurePosixPath(path).name in STARTUP_HOOKS and before != after:
             reasons.insert(
                 0,
@@ -72,23 +38,7 @@ def content_risks(path: str, before: str | None, after: str | None) -> list[str]
         return reasons
     if what == "notebook":
         return _notebook(path, before, after)
-    if what in ("pth", "script") and (lines := added_lines(before or "", after)):
-        shown = after.splitlines()[lines[0] - 1].strip()[:60]
-        if what == "pth":
-            return [
-                f"content: .pth file changed in {path}:{lines[0]} ({shown!r}: site runs"
-                " its import lines and adds its paths at every interpreter start)"
-            ]
-        many = f"{len(lines)} lines" if len(lines) > 1 else "1 line"
-        return [
-            f"content: script changed in {path}:{lines[0]} ({many} added or changed; it runs"
-            " commands Triloop does not read)"
-        ]
-    if what == "opaque" and before != after:
-        return [
-            f"content: compiled or native code changed in {path} (not readable for what it runs)"
-        ]
-    return []
+    return other_risks(path, what, before, after)
 
 
 def _python(path: str, before: str | None, after: str, cells: NotebookCode | None) -> list[str]:
@@ -125,16 +75,6 @@ def _added(base: list[Use], merged: list[Use], changed: set[int]) -> list[Use]:
         if extra > 0:
             group.sort(key=lambda u: (u.line in changed, u.line))
             out += group[-extra:]
-    return out
-
-
-def added_lines(before: str, after: str) -> list[int]:
-    """1-based lines of ``after`` that ``before`` does not have where they stand."""
-    matcher = difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), False)
-    out: list[int] = []
-    for tag, _, _, j1, j2 in matcher.get_opcodes():
-        if tag in ("replace", "insert"):
-            out += range(j1 + 1, j2 + 1)
     return out
 
 

@@ -9,15 +9,12 @@ name never falls back to the builtins). A module-level ``def eval`` does not hid
 from __future__ import annotations
 
 import ast
-import builtins
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from triloop.governance.content_table import members
+from triloop.governance.content_locals import BUILTINS, Children, function_locals
+from triloop.governance.content_table import CONDITIONAL, SAFE_YAML_LOADERS, members
 
-_BUILTINS = frozenset(dir(builtins))
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _IMPORTERS = frozenset(("builtins.__import__", "importlib.import_module"))
 _ROUNDS = 4  # alias chains (a = os; b = a; c = b.system) resolve in this many passes
 
@@ -48,7 +45,7 @@ class Scope:
             found = set(self.bindings.get(node.id, ()))
             if node.id == "__builtins__":
                 found.add("builtins")
-            elif node.id in _BUILTINS and id(node) not in self.local:
+            elif node.id in BUILTINS and id(node) not in self.local:
                 found.add(f"builtins.{node.id}")
             return found
         if isinstance(node, ast.Attribute):
@@ -72,10 +69,10 @@ class Scope:
         return set()
 
 
-def module_scope(tree: ast.Module) -> Scope:
+def module_scope(tree: ast.Module, children: Children) -> Scope:
     scope = Scope()
     pairs: list[tuple[str, ast.expr]] = []
-    for node in ast.walk(tree):
+    for node in children:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 top = alias.name.split(".")[0]
@@ -93,7 +90,7 @@ def module_scope(tree: ast.Module) -> Scope:
     for _ in range(_ROUNDS):
         for name, value in pairs:
             scope.bindings[name] |= scope.resolve(value)
-    scope.local = _function_locals(tree)
+    scope.local = function_locals(tree, children)
     return scope
 
 
@@ -107,73 +104,19 @@ def _pairs(target: ast.expr, value: ast.expr) -> list[tuple[str, ast.expr]]:
     return []
 
 
-Chain = tuple[tuple[frozenset[str], frozenset[str]], ...]
-
-
-def _function_locals(tree: ast.Module) -> set[int]:
-    """Ids of the builtin-named Name nodes that a function scope around them binds."""
-    found: set[int] = set()
-    stack: list[tuple[ast.AST, Chain]] = [(tree, ())]
-    while stack:
-        node, chain = stack.pop()
-        if isinstance(node, ast.Name):
-            if node.id in _BUILTINS and _is_local(node.id, chain):
-                found.add(id(node))
-        elif isinstance(node, _FUNCTIONS):
-            inner = (*chain, _bound(node))
-            args = node.args
-            outer: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d)]
-            if not isinstance(node, ast.Lambda):
-                outer += [*node.decorator_list, *([node.returns] if node.returns else [])]
-                body: list[ast.AST] = list(node.body)
-            else:
-                body = [node.body]
-            stack += [(n, chain) for n in outer] + [(n, inner) for n in body]
-        elif isinstance(node, _COMPREHENSIONS):
-            gens, inner = node.generators, (*chain, _bound(node))
-            heads = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-            inside = [*heads, *(g.target for g in gens), *(i for g in gens for i in g.ifs)]
-            stack.append((gens[0].iter, chain))  # the first iterable is evaluated outside
-            stack += [(n, inner) for n in [*inside, *(g.iter for g in gens[1:])]]
-        else:
-            stack += [(n, chain) for n in ast.iter_child_nodes(node)]
-    return found
-
-
-def _is_local(name: str, chain: Chain) -> bool:
-    for bound, global_names in reversed(chain):
-        if name in global_names:
-            return False
-        if name in bound:
-            return True
-    return False
-
-
-def _bound(scope: ast.AST) -> tuple[frozenset[str], frozenset[str]]:
-    """The names a function or comprehension binds locally, and those it declares global."""
-    bound: set[str] = set()
-    declared: set[str] = set()
-    todo: list[ast.AST] = []
-    if isinstance(scope, _FUNCTIONS):
-        a = scope.args
-        params = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
-        bound |= {p.arg for p in params if p is not None}
-        todo = list(scope.body) if isinstance(scope.body, list) else [scope.body]
-    elif isinstance(scope, _COMPREHENSIONS):
-        todo = [g.target for g in scope.generators]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            bound.add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            bound.add(node.name)
-            continue
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.Global):
-            declared |= set(node.names)
-        if not isinstance(node, (ast.Lambda, *_COMPREHENSIONS)):
-            todo += list(ast.iter_child_nodes(node))
-    return frozenset(bound - declared), frozenset(declared)
+def safe_call(name: str, call: ast.Call | None, scope: Scope) -> bool:
+    """A conditional loader called with the arguments that make it safe."""
+    if name not in CONDITIONAL or call is None:
+        return False
+    keywords = {k.arg: k.value for k in call.keywords}
+    if None in keywords or any(isinstance(a, ast.Starred) for a in call.args):
+        return False  # **kwargs or *args: cannot tell
+    if name.startswith("yaml."):
+        loader = keywords.get("Loader") or (call.args[1] if len(call.args) > 1 else None)
+        found = scope.resolve(loader) if loader is not None else set()
+        return bool(found) and found <= SAFE_YAML_LOADERS
+    if name == "numpy.load":
+        flag = keywords.get("allow_pickle") or (call.args[2] if len(call.args) > 2 else None)
+        return flag is None or (isinstance(flag, ast.Constant) and flag.value is False)
+    flag = keywords.get("weights_only")  # torch.load
+    return isinstance(flag, ast.Constant) and flag.value is True

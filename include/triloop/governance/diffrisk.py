@@ -7,8 +7,10 @@ read (git fails, too large) is a reason too: what cannot be judged is not low ri
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tokenize
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -16,7 +18,8 @@ from triloop.adapters.git import GitError, git
 from triloop.domain.policy import protected_match
 from triloop.domain.risk_rules import RiskRules
 from triloop.governance.config_risk import PYTEST_FILES, config_risks
-from triloop.governance.content_risk import content_risks, kind
+from triloop.governance.content_files import kind
+from triloop.governance.content_risk import content_risks
 from triloop.governance.risk import FileChange
 
 MAX_BYTES = 2_000_000
@@ -38,14 +41,16 @@ def diff_risks(
     reasons: list[str] = []
     bad_rev = _bad_rev(workspace, (base_sha, "HEAD"))
     for change in changes:
-        path = change.path
+        path = _unquote(change.path)
         if not _judged(path, rules, change):
             continue
         try:
             if bad_rev:
                 raise Unreadable(bad_rev)
-            before = _blob(workspace, base_sha, path)
-            after = _blob(workspace, "HEAD", path)
+            before = _text(path, _blob(workspace, base_sha, path))
+            after = _text(path, _blob(workspace, "HEAD", path))
+            if before is None and after is None:
+                raise Unreadable("absent on both sides")
         except Unreadable as exc:
             reasons.append(f"content: {path} could not be read ({exc}): its risk cannot be judged")
             continue
@@ -81,8 +86,34 @@ def _bad_rev(workspace: Path, revs: Sequence[str]) -> str | None:
     return None
 
 
-def _blob(workspace: Path, rev: str, path: str) -> str | None:
-    """``path`` at ``rev`` as text (UTF-8, else Latin-1), or None where it does not exist."""
+def _unquote(path: str) -> str:
+    """The path git's numstat C-quotes (``"caf\\303\\251.py"``) as it is in the tree."""
+    if len(path) < 2 or not (path.startswith('"') and path.endswith('"')):
+        return path
+    raw = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return raw.encode("latin-1").decode("utf-8", "surrogateescape")
+
+
+def _text(path: str, raw: bytes | None) -> str | None:
+    """Python source as Python decodes it (PEP 263: a declared utf-7 is honoured, not hidden);
+    anything else as UTF-8, else Latin-1 (every byte stays distinct)."""
+    if raw is None:
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if kind(path, text) != "python":
+        return text
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+        return raw.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        raise Unreadable(f"not decodable as Python source: {exc}") from exc
+
+
+def _blob(workspace: Path, rev: str, path: str) -> bytes | None:
+    """``path`` at ``rev``, or None where it does not exist."""
     argv = ["git", "-c", "safe.directory=*", "show", f"{rev}:{path}"]
     env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
     try:
@@ -94,7 +125,4 @@ def _blob(workspace: Path, rev: str, path: str) -> str | None:
         if any(marker in error for marker in _ABSENT):
             return None
         raise Unreadable(f"git show {rev}:{path} exited {proc.returncode}: {error[-200:]}")
-    try:
-        return proc.stdout.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return proc.stdout.decode("latin-1")
+    return proc.stdout
