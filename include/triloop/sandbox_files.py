@@ -47,14 +47,15 @@ def read_sandbox_file(path: Path, limit: int) -> bytes:
     except OSError as exc:
         why = "is a symlink" if exc.errno == errno.ELOOP else f"cannot be opened: {exc.strerror}"
         raise SandboxFileError(f"{path} {why}; refused", path=path, limit=limit) from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise SandboxFileError(
+            f"{path} is not a regular file (mode {stat.filemode(info.st_mode)}); refused",
+            path=path,
+            limit=limit,
+        )
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SandboxFileError(
-                f"{path} is not a regular file (mode {stat.filemode(info.st_mode)}); refused",
-                path=path,
-                limit=limit,
-            )
         if info.st_size > limit:
             raise SandboxFileError(
                 f"{path} is {info.st_size} bytes, over the limit of {limit} bytes; not read",

@@ -7,6 +7,8 @@ from typing import Any
 
 from triloop.retry import POLICIES
 
+from triloop_airflow.sandbox_limits import policy_resources
+
 START_DATE = datetime(2026, 1, 1)
 OWNER = "triloop"
 TAGS = ["triloop"]
@@ -26,6 +28,9 @@ SANDBOX_ARGS: dict[str, Any] = {
     **POLICIES["sandbox"].airflow_args(),
     "pool": "triloop_sandbox",
     "engine_conn_id": SANDBOX_ENGINE,
+    # Disk budgets of the writable mounts, container and task log caps: the policy's
+    # sandbox_resources, read when the sandbox task runs.
+    "sandbox_resources": policy_resources,
 }
 
 FORGE_ARGS: dict[str, Any] = {**POLICIES["forge"].airflow_args(), "pool": "triloop_forge"}

@@ -97,8 +97,10 @@ class EgressGateway:
         labels: dict[str, str],
         upstream_network: str | None = None,
         max_tokens: int | None = None,
+        log_config: Any = None,
     ) -> None:
         self.client = client  # docker.APIClient
+        self.log_config = log_config  # the sandbox's: the proxy logs a line per request
         self.image = image
         self.allowlist = check_allowlist(allowlist)
         self.meter_dir = meter_dir(output_dir)
@@ -182,6 +184,7 @@ class EgressGateway:
                 memswap_limit="256m",
                 nano_cpus=500_000_000,
                 mounts=[Mount("/egress", str(self.meter_dir), type="bind", read_only=False)],
+                log_config=self.log_config,
             ),
         )
         self.proxy_id = container["Id"]

@@ -95,3 +95,31 @@ class SandboxHarnessFailed(AirflowFailException, DockerContainerFailedException)
     def __init__(self, message: str, *, exit_code: int, logs: list[str] | None = None) -> None:
         super().__init__(message, logs=list(logs or []))
         self.exit_code = exit_code
+
+
+class SandboxDiskBudgetExceeded(AirflowFailException):
+    """A writable mount went over its disk budget (or its file budget): the container was
+    killed and what the run wrote to its writable mounts removed.
+
+    Permanent: a retry runs the same code into the same budget, so Airflow does not retry.
+    ``mount`` is the container path (/out, /workspace), ``source`` the host directory.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        mount: str,
+        source: str,
+        budget_bytes: int,
+        seen_bytes: int,
+        new_files: int,
+        container_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.mount = mount
+        self.source = source
+        self.budget_bytes = budget_bytes
+        self.seen_bytes = seen_bytes
+        self.new_files = new_files
+        self.container_id = container_id

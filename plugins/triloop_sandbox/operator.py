@@ -12,11 +12,15 @@ from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
 from docker.errors import APIError
 from docker.types import Mount
+from triloop.domain.sandbox_resources import SandboxResources
 
 from triloop_sandbox import hardening
+from triloop_sandbox import resources as limits
+from triloop_sandbox.disk import DiskWatcher
 from triloop_sandbox.egress import DNS_NOWHERE, EgressGateway, check_allowlist
 from triloop_sandbox.engine import SandboxEngineHook
 from triloop_sandbox.exceptions import (
+    SandboxDiskBudgetExceeded,
     SandboxEngineError,
     SandboxHarnessFailed,
     SandboxOutOfMemory,
@@ -46,9 +50,18 @@ class _ExitAwareClient(hardening.HardenedClient):
         on_start: Callable[[str], None],
         on_exit: Callable[[str, Any], None],
         egress_network: str | None = None,
+        cap_output: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__(client, host_config, on_start, egress_network)
         self._on_exit = on_exit
+        self._cap_output = cap_output
+
+    def attach(self, container: Any, *args: Any, **kwargs: Any) -> Any:
+        """The output stream the provider logs, capped to its head and tail (``output``)."""
+        stream = self._client.attach(container, *args, **kwargs)
+        if kwargs.get("stream") and self._cap_output is not None:
+            return self._cap_output(stream)
+        return stream
 
     def wait(self, container: Any, *args: Any, **kwargs: Any) -> Any:
         result = self._client.wait(container, *args, **kwargs)
@@ -121,9 +134,11 @@ class SandboxOperator(DockerOperator):
         egress_allowlist: list[str] | None = None,
         egress_upstream_network: str | None = None,
         egress_max_tokens: int | None = None,
+        sandbox_resources: limits.ResourcesArg = None,
         **kwargs: Any,
     ) -> None:
         hardening.check_arguments(kwargs, network_mode, user)
+        self.sandbox_resources = limits.check_resources(sandbox_resources)
         hardening.check_no_docker_socket("workspace", workspace)
         hardening.check_no_docker_socket("output_dir", output_dir)
         hardening.check_no_docker_socket("workspace_root", workspace_root)
@@ -178,6 +193,17 @@ class SandboxOperator(DockerOperator):
         self._exit_code: int | None = None
         self.final_exit_codes = tuple(final_exit_codes)
         self._egress: EgressGateway | None = None  # this run's, while it runs
+        self._limits: SandboxResources | None = None  # resolved (the policy read) in execute
+        self._disk: DiskWatcher | None = None  # this run's, while it runs
+        self._disk_error: SandboxDiskBudgetExceeded | None = None
+
+    @property
+    def limits(self) -> SandboxResources:
+        """The disk and log budgets: as resolved by execute, else as given, else the defaults."""
+        if self._limits is not None:
+            return self._limits
+        given = self.sandbox_resources
+        return given if isinstance(given, SandboxResources) else SandboxResources()
 
     @property
     def private_environment(self) -> dict[str, str]:
@@ -206,6 +232,8 @@ class SandboxOperator(DockerOperator):
             "nano_cpus": int(self.cpu_limit * 1_000_000_000),
             "mem_limit": self.mem_limit,
             "memswap_limit": self.mem_limit,  # no swap on top of the memory limit
+            "log_config": limits.log_config(self.limits),  # docker logs: json-file, bounded
+            "ulimits": limits.ulimits(self.limits, not self.workspace_readonly, self.ulimits),
             # Behind an egress gateway: no resolver that answers, and no IPv6 (no link-local
             # path to the host's bridge).
             **(
@@ -243,10 +271,12 @@ class SandboxOperator(DockerOperator):
             self._on_start,
             self._on_exit,
             egress_network=self._egress_network,
+            cap_output=lambda stream: limits.capped(stream, self.limits),
         )
 
     def execute(self, context: Context) -> Any:
         self.image = self.image or os.environ.get("TRILOOP_SANDBOX_IMAGE") or DEFAULT_IMAGE
+        self._limits = limits.resolve(self.sandbox_resources)  # a factory reads the policy now
         root = self.workspace_root
         if not root:  # read here, at run time, never at import or DAG-parse time
             if not os.environ.get("TRILOOP_HOME"):
@@ -273,11 +303,16 @@ class SandboxOperator(DockerOperator):
         self._keeper = keeper
         self._oom_killed = False
         self._exit_code = None
+        self._disk, self._disk_error = limits.watcher(self.mounts, self._limits), None
+        self._disk.baseline()  # before the container starts: what the mounts already hold
         try:
             self._start_egress(output_dir)
             result = super().execute(context)
         except DockerContainerFailedException as exc:
             container_id = (self.container or {}).get("Id")
+            over = self._disk_over_budget()
+            if over is not None:
+                raise over from exc
             if keeper is not None and keeper.lost.is_set():
                 raise keeper.lost_error("its container was killed", container_id) from exc
             if timed_out.is_set():
@@ -308,6 +343,9 @@ class SandboxOperator(DockerOperator):
             if keeper is not None:
                 keeper.stop()
             self._stop_egress()
+            over = self._disk_over_budget()  # also when the provider raised something else
+        if over is not None:
+            raise over
         if keeper is not None and keeper.lost.is_set():
             raise keeper.lost_error("its result is not used", (self.container or {}).get("Id"))
         return result
@@ -342,6 +380,8 @@ class SandboxOperator(DockerOperator):
 
     def _on_start(self, container_id: str) -> None:
         self._arm_timer(container_id)
+        if self._disk is not None:
+            self._disk.start(lambda why: self._kill(container_id, why))
         if self._keeper is not None:
             self._keeper.start(lambda: self._kill(container_id, "the lease was lost"))
 
@@ -384,6 +424,8 @@ class SandboxOperator(DockerOperator):
     def on_kill(self) -> None:
         """Task killed (UI, timeout, SIGTERM): force-remove the container, which also kills it."""
         self._cancel_timer()
+        if self._disk is not None:
+            self._disk.stop()
         if self._keeper is not None:
             self._keeper.stop()
         if not self.hook.client_created or not self.container:
@@ -411,6 +453,7 @@ class SandboxOperator(DockerOperator):
             labels=self.labels,
             upstream_network=self.egress_upstream_network,
             max_tokens=self.egress_max_tokens,
+            log_config=limits.log_config(self.limits),
         )
         gateway.start()  # a failed start is torn down by _stop_egress in execute's finally
         self.environment = {**self.environment, **gateway.proxy_environment}
@@ -431,3 +474,37 @@ class SandboxOperator(DockerOperator):
             len(usage.get("refused") or []),
             usage.get("over_budget") or "no",
         )
+
+    def _disk_over_budget(self) -> SandboxDiskBudgetExceeded | None:
+        """After the container ended: walk the writable mounts once more; over budget, stop the
+        egress proxy (it writes under /out), empty every writable mount and return the error."""
+        watcher = self._disk
+        if watcher is None or self._disk_error is not None:
+            return self._disk_error
+        breach = watcher.finish()  # the first call walks, later ones return what it found
+        if breach is None:
+            return None
+        self._stop_egress()
+        client = hardening.HardenedClient(
+            self.hook.api_client, self.host_config_hardening, lambda _: None
+        )
+        left = limits.empty_mounts(
+            [m.source for m in watcher.mounts],
+            lambda sources: limits.wipe_in_container(
+                client, image=self.image, user=self.user, sources=sources, labels=self.labels
+            ),
+        )
+        removed = ", ".join(m.target for m in watcher.mounts)
+        outcome = f"what it wrote to {removed} was removed"
+        if left:
+            outcome = f"could not empty {', '.join(left)}"
+        self._disk_error = SandboxDiskBudgetExceeded(
+            f"{breach.message()}; the sandbox was stopped and {outcome}",
+            mount=breach.mount.target,
+            source=breach.mount.source,
+            budget_bytes=breach.mount.budget_bytes,
+            seen_bytes=breach.seen_bytes,
+            new_files=breach.new_files,
+            container_id=(self.container or {}).get("Id"),
+        )
+        return self._disk_error
