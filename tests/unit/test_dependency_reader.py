@@ -157,6 +157,10 @@ def test_too_many_declaration_files_stop_the_reading(
     ("files", "message"),
     [
         ({"requirements.txt": "ok==1\n--frobnicate\n"}, r"requirements\.txt:2: --frobnicate is"),
+        (
+            {"requirements.txt": "requests===\n"},
+            r"requirements\.txt:1: not a valid requirement: '===' names no .* \('requests==='\)",
+        ),
         ({"requirements.txt": "-r base.txt\n"}, r"requirements\.txt:1: names no file"),
         ({"setup.cfg": "[options]\ninstall_requires =\n  a==\n"}, r"setup\.cfg:3: not a valid"),
         ({"Pipfile": "[packages\n"}, r"Pipfile: not valid TOML"),

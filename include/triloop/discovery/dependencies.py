@@ -87,9 +87,11 @@ class Declarations:
 
 
 def describe(problem: Problem) -> str:
-    """``file:line: why`` (``file: why`` for a problem of the whole file)."""
-    where = f"{problem.path}:{problem.line}" if problem.text else problem.path
-    return f"{where}: {problem.why}"
+    """``file:line: why (text)`` (``file: why`` for a problem of the whole file)."""
+    if not problem.text:
+        return f"{problem.path}: {problem.why}"
+    shown = "" if problem.text in problem.why else f" ({problem.text!r})"
+    return f"{problem.path}:{problem.line}: {problem.why}{shown}"
 
 
 def find_manifests(checkout: Path) -> tuple[list[tuple[str, Kind]], list[Problem]]:
