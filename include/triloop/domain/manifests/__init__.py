@@ -20,7 +20,6 @@ from typing import Literal
 
 from triloop.domain.manifests.locks import parse_poetry_lock, parse_pylock, parse_uv_lock
 from triloop.domain.manifests.model import (
-    DEFAULT_INDEXES,
     Dependency,
     Include,
     Origin,
@@ -29,13 +28,17 @@ from triloop.domain.manifests.model import (
     ProblemKind,
     Scope,
     Source,
-    index_url,
     normalise_name,
+)
+from triloop.domain.manifests.pep508 import (
+    DEFAULT_INDEXES,
+    index_url,
 )
 from triloop.domain.manifests.pipfile import parse_pipfile, parse_pipfile_lock
 from triloop.domain.manifests.pyproject import parse_pyproject
 from triloop.domain.manifests.reqfile import parse_requirements_file
-from triloop.domain.manifests.setupfiles import parse_setup_cfg, parse_setup_py
+from triloop.domain.manifests.setup_cfg import parse_setup_cfg
+from triloop.domain.manifests.setup_py import parse_setup_py
 
 __all__ = [
     "DEFAULT_INDEXES",

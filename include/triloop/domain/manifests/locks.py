@@ -14,11 +14,13 @@ from urllib.parse import urlsplit
 
 from triloop.domain.manifests.lines import Lines
 from triloop.domain.manifests.model import (
-    DEFAULT_FILE_HOSTS,
     Origin,
     Parsed,
     Problem,
     Where,
+)
+from triloop.domain.manifests.pep508 import (
+    DEFAULT_FILE_HOSTS,
     as_table,
     is_default_index,
     is_url,

@@ -1,20 +1,15 @@
 """What a dependency declaration says: requirements, where packages come from, what is unreadable.
 
-Pure data and PEP 508 parsing; no file is opened here (triloop.discovery.dependencies reads the
-checkout and follows includes). Names are PEP 503 normalised (``Django``, ``django_`` and
-``django`` are one package).
+Pure data (PEP 508 parsing is in triloop.domain.manifests.pep508); no file is opened here
+(triloop.discovery.dependencies reads the checkout and follows includes). Names are PEP 503
+normalised (``Django``, ``django_`` and ``django`` are one package).
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
-from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -22,11 +17,6 @@ from packaging.version import InvalidVersion, Version
 Scope = Literal["run", "extra", "group", "build", "constraint", "lock"]
 ProblemKind = Literal["invalid", "dynamic", "outside", "limit"]
 SourceKind = Literal["index", "find-links", "trusted-host", "url", "vcs", "path"]
-DEFAULT_INDEXES = frozenset({"https://pypi.org/simple", "https://pypi.python.org/simple"})
-DEFAULT_FILE_HOSTS = frozenset({"files.pythonhosted.org"})
-_VCS = ("git+", "hg+", "svn+", "bzr+")
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-_ENV_VAR = re.compile(r"\$\{[A-Z0-9_]+\}")
 
 
 def normalise_name(name: str) -> str:
@@ -166,91 +156,3 @@ class Where:
 
     def problem(self, text: str, why: str, kind: ProblemKind = "invalid") -> Problem:
         return Problem(self.path, self.line, " ".join(text.split())[:300], why, kind)
-
-
-def as_table(value: object) -> dict[str, Any]:
-    """A TOML/JSON table, or an empty one for anything else (a hostile file's wrong types)."""
-    return value if isinstance(value, dict) else {}
-
-
-def index_url(url: str) -> str:
-    """An index URL as compared: lower-case scheme and host, no trailing slash."""
-    split = urlsplit(url.strip())
-    return f"{split.scheme.lower()}://{split.netloc.lower()}{split.path.rstrip('/')}"
-
-
-def is_default_index(url: str, indexes: Collection[str]) -> bool:
-    return index_url(url) in indexes
-
-
-def url_origin(url: str) -> Origin:
-    """A direct reference: a VCS URL, a ``file:`` path or another URL."""
-    if url.lower().startswith(_VCS):
-        return Origin("vcs", url)
-    if url.lower().startswith("file:"):
-        return Origin("path", url)
-    return Origin("url", url)
-
-
-def is_url(text: str) -> bool:
-    return bool(_URL.match(text)) or text.lower().startswith("file:")
-
-
-def local_path(value: str, folder: str) -> str | None:
-    """``value`` (relative to the repository folder ``folder``) as a repository path.
-
-    None when it leaves the repository (``..`` past the root, an absolute path, a drive).
-    """
-    value = value.replace("\\", "/")
-    if value.startswith("/") or re.match(r"^[A-Za-z]:", value):
-        return None
-    joined = posixpath.normpath(posixpath.join(folder or ".", value))
-    return None if joined == ".." or joined.startswith("../") else joined
-
-
-def parse_pep508(text: str, where: Where) -> Dependency | Problem:
-    """One PEP 508 requirement string, or the problem that stops it being vetted."""
-    text = " ".join(text.split())
-    if variable := _ENV_VAR.search(text):
-        why = f"{variable.group(0)} is expanded at install time: cannot be vetted"
-        return where.problem(text, why, "dynamic")
-    try:
-        req = Requirement(text)
-    except InvalidRequirement as exc:
-        return where.problem(text, f"not a valid requirement {text!r}: {exc}")
-    empty = [s.operator for s in req.specifier if not s.version.strip()]
-    if empty:
-        return where.problem(text, f"not a valid requirement: {empty[0]!r} names no version")
-    return Dependency(
-        name=normalise_name(req.name),
-        specifier=req.specifier,
-        path=where.path,
-        line=where.line,
-        text=text,
-        place=where.place,
-        extras=tuple(sorted(normalise_name(e) for e in req.extras)),
-        marker=str(req.marker) if req.marker else "",
-        origin=url_origin(req.url) if req.url else None,
-        scope=where.scope,
-        section=where.section,
-    )
-
-
-def pinned_dependency(name: str, version: str, where: Where, origin: Origin | None) -> Dependency:
-    """A locked package: ``name==version`` (no specifier when the lock gives no version)."""
-    text = f"{name}=={version}" if version else name
-    try:
-        specifier = SpecifierSet(f"=={version}") if version else SpecifierSet()
-    except ValueError:
-        specifier = SpecifierSet()
-    return Dependency(
-        name=normalise_name(name),
-        specifier=specifier,
-        path=where.path,
-        line=where.line,
-        text=text,
-        place=where.place,
-        origin=origin,
-        scope="lock",
-        section=where.section,
-    )

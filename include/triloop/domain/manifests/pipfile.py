@@ -21,6 +21,8 @@ from triloop.domain.manifests.model import (
     Scope,
     Source,
     Where,
+)
+from triloop.domain.manifests.pep508 import (
     is_default_index,
     pinned_dependency,
 )

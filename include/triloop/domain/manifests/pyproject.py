@@ -25,6 +25,8 @@ from triloop.domain.manifests.model import (
     Scope,
     Source,
     Where,
+)
+from triloop.domain.manifests.pep508 import (
     as_table,
     is_default_index,
     local_path,

@@ -26,6 +26,8 @@ from triloop.domain.manifests.model import (
     Parsed,
     Source,
     Where,
+)
+from triloop.domain.manifests.pep508 import (
     is_default_index,
     is_url,
     local_path,

@@ -22,6 +22,8 @@ from triloop.domain.manifests.model import (
     Origin,
     Problem,
     Where,
+)
+from triloop.domain.manifests.pep508 import (
     is_default_index,
     local_path,
     parse_pep508,
