@@ -64,6 +64,7 @@ _ORDER: tuple[Kind, ...] = (
     "setup.cfg",
     "setup.py",
     "Pipfile",
+    "uv.toml",
     "uv.lock",
     "poetry.lock",
     "Pipfile.lock",

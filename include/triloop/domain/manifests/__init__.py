@@ -3,13 +3,13 @@
 One call, :func:`parse_manifest`, reads any declaration file's text: requirements and
 constraints files of any name (``requirements*.txt``, ``dev-requirements.txt``, ``*.in``, any
 ``.txt`` under ``requirements/``), ``pyproject.toml``, ``setup.cfg``, ``setup.py`` (through
-``ast``, never run), ``Pipfile``, and the lock files ``uv.lock``, ``poetry.lock``,
-``Pipfile.lock`` and ``pylock.toml``. It returns a :class:`Parsed`: the requirements (file, line,
-place, name, specifier, extras, marker, and their :class:`Origin` when they are not an index
-release), the :class:`Source` entries that change where packages come from, the
-:class:`Problem` entries that cannot be vetted, and the :class:`Include` entries (``-r``, ``-c``,
-``file:``) a reader follows. No file is opened here: triloop.discovery.dependencies finds and
-reads them.
+``ast``, never run), ``Pipfile``, uv's ``uv.toml`` settings, and the lock files ``uv.lock``,
+``poetry.lock``, ``Pipfile.lock`` and ``pylock.toml``. It returns a :class:`Parsed`: the
+requirements (file, line, place, name, specifier, extras, marker, and their :class:`Origin`
+when they are not an index release), the :class:`Source` entries that change where packages
+come from, the :class:`Problem` entries that cannot be vetted, and the :class:`Include` entries
+(``-r``, ``-c``, ``file:``) a reader follows. No file is opened here:
+triloop.discovery.dependencies finds and reads them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from triloop.domain.manifests.pep508 import (
     index_url,
 )
 from triloop.domain.manifests.pipfile import parse_pipfile, parse_pipfile_lock
-from triloop.domain.manifests.pyproject import parse_pyproject
+from triloop.domain.manifests.pyproject import parse_pyproject, parse_uv_toml
 from triloop.domain.manifests.reqfile import parse_requirements_file
 from triloop.domain.manifests.setup_cfg import parse_setup_cfg
 from triloop.domain.manifests.setup_py import parse_setup_py
@@ -68,6 +68,7 @@ Kind = Literal[
     "uv.lock",
     "poetry.lock",
     "pylock",
+    "uv.toml",
 ]
 LOCKS: frozenset[Kind] = frozenset({"Pipfile.lock", "uv.lock", "poetry.lock", "pylock"})
 _EXACT: dict[str, Kind] = {
@@ -79,6 +80,7 @@ _EXACT: dict[str, Kind] = {
     "uv.lock": "uv.lock",
     "poetry.lock": "poetry.lock",
     "pylock.toml": "pylock",
+    "uv.toml": "uv.toml",
 }
 _PYLOCK = re.compile(r"pylock\.[^./]+\.toml")
 _REQUIREMENTS = re.compile(r".*(requirements|constraints).*\.(txt|in)", re.IGNORECASE)
@@ -92,6 +94,7 @@ _PARSERS: dict[Kind, Parser] = {
     "uv.lock": parse_uv_lock,
     "poetry.lock": parse_poetry_lock,
     "pylock": parse_pylock,
+    "uv.toml": parse_uv_toml,
 }
 
 

@@ -42,10 +42,10 @@ def is_default_index(url: str, indexes: Collection[str]) -> bool:
 
 
 def url_origin(url: str) -> Origin:
-    """A direct reference: a VCS URL, a ``file:`` path or another URL."""
+    """A direct reference: a VCS URL, a ``file:`` URL or a path, or another URL."""
     if url.lower().startswith(_VCS):
         return Origin("vcs", url)
-    if url.lower().startswith("file:"):
+    if url.lower().startswith("file:") or not _URL.match(url):
         return Origin("path", url)
     return Origin("url", url)
 
@@ -79,6 +79,13 @@ def parse_pep508(text: str, where: Where) -> Dependency | Problem:
     empty = [s.operator for s in req.specifier if not s.version.strip()]
     if empty:
         return where.problem(text, f"not a valid requirement: {empty[0]!r} names no version")
+    origin = url_origin(req.url) if req.url else None
+    if req.url and not is_url(req.url):  # name @ ./path: relative to the working directory
+        target = local_path(req.url, "")
+        if target is None:
+            why = f"a path {req.url!r} points outside the repository"
+            return where.problem(text, why, "outside")
+        origin = Origin("path", target)
     return Dependency(
         name=normalise_name(req.name),
         specifier=req.specifier,
@@ -88,7 +95,7 @@ def parse_pep508(text: str, where: Where) -> Dependency | Problem:
         place=where.place,
         extras=tuple(sorted(normalise_name(e) for e in req.extras)),
         marker=str(req.marker) if req.marker else "",
-        origin=url_origin(req.url) if req.url else None,
+        origin=origin,
         scope=where.scope,
         section=where.section,
     )

@@ -6,12 +6,12 @@
 - ``[tool.poetry]`` ``dependencies``, ``dev-dependencies``, ``group.<name>.dependencies`` and
   ``[[tool.poetry.source]]``;
 - ``[tool.uv]`` ``dev-dependencies``, ``constraint-``/``override-dependencies``, ``index-url``,
-  ``extra-index-url``, ``find-links``, ``[[tool.uv.index]]`` and ``[tool.uv.sources]``.
+  ``extra-index-url``, ``find-links``, ``allow-insecure-host`` (also under ``[tool.uv.pip]``),
+  ``[[tool.uv.index]]`` and ``[tool.uv.sources]``; the same settings in a ``uv.toml``.
 """
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Collection
 from typing import Any
@@ -24,6 +24,7 @@ from triloop.domain.manifests.model import (
     Problem,
     Scope,
     Source,
+    SourceKind,
     Where,
 )
 from triloop.domain.manifests.pep508 import (
@@ -34,6 +35,12 @@ from triloop.domain.manifests.pep508 import (
 )
 from triloop.domain.manifests.tables import table_dependencies, table_origin
 
+UV_SOURCES: dict[str, SourceKind] = {
+    "index-url": "index",
+    "extra-index-url": "index",
+    "find-links": "find-links",
+    "allow-insecure-host": "trusted-host",
+}
 UV_LISTS: dict[str, tuple[Scope, str]] = {
     "dev-dependencies": ("group", "dev"),
     "constraint-dependencies": ("constraint", ""),
@@ -66,7 +73,7 @@ def parse_pyproject(source: str, path: str, indexes: Collection[str]) -> Parsed:
     tool = as_table(data.get("tool"))
     _setuptools_files(as_table(tool.get("setuptools")), reader)
     _poetry(as_table(tool.get("poetry")), reader, indexes)
-    _uv(as_table(tool.get("uv")), reader, indexes)
+    _uv(as_table(tool.get("uv")), reader, indexes, "tool.uv")
     return parsed
 
 
@@ -101,11 +108,12 @@ class _Reader:
             cursor = line or cursor
             self.parsed.add(parse_pep508(entry, where.at(line)))
 
-    def source(self, table: str, place: str, text: str, origin: Origin, name: str = "") -> None:
-        line = self.lines.find(origin.target, self.lines.header(table))
-        self.parsed.sources.append(
-            Source(self.path, line, text, f"{self.path} {place}", origin, name)
-        )
+    def source(self, table: str, place: str, text: str, origin: Origin, key: str = "") -> None:
+        """A source declared in ``table`` (under ``key``, when it is a setting)."""
+        start = self.lines.header(table)
+        start = (self.lines.key(key, start) or start) if key else start
+        line = self.lines.find(origin.target, start) or start
+        self.parsed.sources.append(Source(self.path, line, text, f"{self.path} {place}", origin))
 
 
 def _setuptools_files(setuptools: dict[str, Any], reader: _Reader) -> None:
@@ -162,25 +170,31 @@ def _poetry(poetry: dict[str, Any], reader: _Reader, indexes: Collection[str]) -
                 reader.parsed.add(item)
 
 
-def _uv(uv: dict[str, Any], reader: _Reader, indexes: Collection[str]) -> None:
+def _uv(uv: dict[str, Any], reader: _Reader, indexes: Collection[str], table: str) -> None:
+    """``[tool.uv]`` of a pyproject.toml (``table`` ``tool.uv``), or a whole uv.toml (``""``)."""
+    label = f"[{table}] " if table else ""
+    header = table or ""
     for key, (scope, section) in UV_LISTS.items():
         if key in uv:
-            reader.strings(uv[key], "tool.uv", f"[tool.uv] {key}", scope, section)
-    for key in ("index-url", "extra-index-url", "find-links"):
-        values = uv.get(key, [])
-        for url in [values] if isinstance(values, str) else values:
-            if key == "find-links" or not is_default_index(str(url), indexes):
-                origin = Origin("find-links" if key == "find-links" else "index", str(url))
-                reader.source("tool.uv", f"[tool.uv] {key}", f"{key} = {url}", origin)
+            reader.strings(uv[key], header, f"{label}{key}", scope, section)
+    for settings, at in ((uv, header), (as_table(uv.get("pip")), _join(table, "pip"))):
+        for key, kind in UV_SOURCES.items():
+            values = settings.get(key, [])
+            for url in [values] if isinstance(values, str) else values:
+                if kind != "index" or not is_default_index(str(url), indexes):
+                    place = f"[{at}] {key}" if at else key
+                    origin = Origin(kind, str(url))
+                    reader.source(at, place, f"{key} = {url}", origin, key)
     named: dict[str, str] = {}
     for entry in uv.get("index", []) if isinstance(uv.get("index"), list) else []:
         if isinstance(entry, dict) and isinstance(entry.get("url"), str):
             named[str(entry.get("name", ""))] = entry["url"]
             if not is_default_index(entry["url"], indexes):
-                place = f"[[tool.uv.index]] {entry.get('name', '')}"
+                place = f"[[{_join(table, 'index')}]] {entry.get('name', '')}"
                 text = f"{entry.get('name', '')} = {entry['url']}"
-                reader.source("tool.uv.index", place, text, Origin("index", entry["url"]))
-    where = reader.where("tool.uv.sources", "[tool.uv.sources]")
+                origin = Origin("index", entry["url"])
+                reader.source(_join(table, "index"), place, text, origin)
+    where = reader.where(_join(table, "sources"), f"[{_join(table, 'sources')}]")
     cursor = where.line
     for name, value in as_table(uv.get("sources")).items():
         line = reader.lines.key(name, cursor)
@@ -190,8 +204,18 @@ def _uv(uv: dict[str, Any], reader: _Reader, indexes: Collection[str]) -> None:
             if isinstance(found, Problem):
                 reader.parsed.add(found)
             elif found is not None:
-                text = (
-                    reader.lines.lines[line - 1].strip() if line else f"{name} = {json.dumps(item)}"
-                )
-                place = f"{reader.path} [tool.uv.sources] {name}"
+                text = reader.lines.lines[line - 1].strip() if line else f"{name} = {item}"
+                place = f"{reader.path} [{_join(table, 'sources')}] {name}"
                 reader.parsed.sources.append(Source(reader.path, line, text, place, found, name))
+
+
+def _join(table: str, key: str) -> str:
+    return f"{table}.{key}" if table else key
+
+
+def parse_uv_toml(source: str, path: str, indexes: Collection[str]) -> Parsed:
+    """A project's ``uv.toml``: the settings of ``[tool.uv]`` at the top level."""
+    data, problem = load_toml(source, path)
+    parsed = Parsed(problems=[problem] if problem else [])
+    _uv(data, _Reader(path, Lines(source), parsed), indexes, "")
+    return parsed
