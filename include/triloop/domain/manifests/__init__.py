@@ -126,6 +126,10 @@ def parse_manifest(
     kind = kind or manifest_kind(path)
     if kind is None:
         return Parsed()
-    if kind in ("requirements", "constraints"):
-        return parse_requirements_file(text, path, indexes, constraint=kind == "constraints")
-    return _PARSERS[kind](text, path, indexes)
+    try:
+        if kind in ("requirements", "constraints"):
+            return parse_requirements_file(text, path, indexes, constraint=kind == "constraints")
+        return _PARSERS[kind](text, path, indexes)
+    except RecursionError:  # tomllib, json and packaging's marker parser recurse
+        why = "nested too deeply to read (a TOML/JSON value or a marker): not read"
+        return Parsed(problems=[Problem(path, 0, "", why, "limit")])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from typing import Any
-from urllib.parse import urlsplit
 
 from triloop.domain.manifests.lines import Lines
 from triloop.domain.manifests.model import (
@@ -26,6 +25,7 @@ from triloop.domain.manifests.pep508 import (
     is_url,
     local_path,
     pinned_dependency,
+    url_host,
 )
 from triloop.domain.manifests.pyproject import load_toml
 
@@ -35,7 +35,7 @@ OriginOf = Callable[[dict[str, Any], Where, Collection[str]], Origin | Problem |
 
 def file_hosts(indexes: Collection[str]) -> set[str]:
     """Hosts a default index's files may come from."""
-    hosts = {urlsplit(url).hostname or "" for url in indexes}
+    hosts = {url_host(url) for url in indexes}
     return (hosts | DEFAULT_FILE_HOSTS) - {""}
 
 
@@ -44,7 +44,7 @@ def _files_origin(package: dict[str, Any], indexes: Collection[str]) -> Origin |
     entries = [package.get("sdist"), package.get("archive"), *_list(package.get("wheels"))]
     for entry in (e for e in entries if isinstance(e, dict)):
         url = entry.get("url")
-        if isinstance(url, str) and (urlsplit(url).hostname or "") not in file_hosts(indexes):
+        if isinstance(url, str) and url_host(url) not in file_hosts(indexes):
             return Origin("url", url)
         if isinstance(entry.get("path"), str):
             return Origin("path", entry["path"])

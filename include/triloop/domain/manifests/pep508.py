@@ -33,8 +33,19 @@ def as_table(value: object) -> dict[str, Any]:
 
 def index_url(url: str) -> str:
     """An index URL as compared: lower-case scheme and host, no trailing slash."""
-    split = urlsplit(url.strip())
+    try:
+        split = urlsplit(url.strip())
+    except ValueError:  # a malformed host ("https://a[b/"): compared as written, never a default
+        return url.strip()
     return f"{split.scheme.lower()}://{split.netloc.lower()}{split.path.rstrip('/')}"
+
+
+def url_host(url: str) -> str:
+    """The host of ``url`` ('' when it has none or it is malformed)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 
 
 def is_default_index(url: str, indexes: Collection[str]) -> bool:

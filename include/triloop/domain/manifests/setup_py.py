@@ -10,6 +10,7 @@ literal dict) is a problem naming the file and line, because only running the fi
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Collection
 
 from triloop.domain.manifests.model import (
@@ -34,7 +35,9 @@ KEYWORDS: dict[str, tuple[Scope, str]] = {
 def parse_setup_py(source: str, path: str, indexes: Collection[str]) -> Parsed:
     parsed = Parsed()
     try:
-        tree = ast.parse(source, filename=path)
+        with warnings.catch_warnings():  # the file's own oddities are not our log's business
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
         return Parsed(problems=[Problem(path, exc.lineno or 0, "", f"not valid Python: {exc.msg}")])
     except (ValueError, RecursionError, MemoryError) as exc:
