@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triloop_sandbox.exceptions import SandboxPolicyError, SandboxTimeout
+from triloop_sandbox.exceptions import SandboxDiskBudgetExceeded, SandboxPolicyError, SandboxTimeout
 from triloop_sandbox.operator import SandboxOperator
 
-__all__ = ["SandboxOperator", "SandboxPolicyError", "SandboxTimeout"]
+__all__ = ["SandboxDiskBudgetExceeded", "SandboxOperator", "SandboxPolicyError", "SandboxTimeout"]

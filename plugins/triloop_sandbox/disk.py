@@ -6,9 +6,10 @@ mounts' filesystems instead (one ``statvfs`` each, every ``disk_poll_s``): what 
 since it was last walked is at most what its filesystem gained, and only when that bound reaches
 a budget is the mount walked to see what it really holds. Mounts on one filesystem are walked
 smallest first, and what a walk finds is taken off the bound of the others, so a flood into a
-small /out never waits for a walk of a large workspace. A full walk also runs every
-``FULL_EVERY_S`` (another process freeing space on the same filesystem could hide growth from
-the bound), and no mount is walked more than half the time. The kernel backs this up for single
+small /out never waits for a walk of a large workspace. Each mount is also walked every
+``FULL_EVERY_S`` or 25 times its last walk's duration, whichever is longer (another process
+freeing space on the same filesystem could hide growth from the bound), and no mount is walked
+more than half the time. The kernel backs this up for single
 files: the container's ``RLIMIT_FSIZE`` is the largest budget (see ``resources``).
 
 Walks never follow a symlink (each directory is opened with ``O_NOFOLLOW`` relative to its
@@ -28,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_DEPTH = 128
-FULL_EVERY_S = 5.0
+FULL_EVERY_S = 10.0
+PERIODIC_COST_FACTOR = 25  # a periodic walk takes at most 4% of the time
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MB = 1024 * 1024
 
@@ -209,7 +211,8 @@ class DiskWatcher:
                 could_be_over = (
                     bytes_bound >= state.mount.budget_bytes or inode_bound > self.max_new_files
                 )
-                periodic = now - state.walked_at >= FULL_EVERY_S
+                every = max(FULL_EVERY_S, PERIODIC_COST_FACTOR * state.cost_s)
+                periodic = now - state.walked_at >= every
                 if not (final or ((could_be_over or periodic) and now >= state.next_walk)):
                     state.slack_bytes += spare_bytes
                     state.slack_inodes += spare_inodes

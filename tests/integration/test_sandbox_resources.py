@@ -30,11 +30,16 @@ TEN_GB_IN_FILES = (
     "    with open(os.path.join(os.environ['TARGET'], f'f{i:04d}'), 'wb') as f:\n"
     "        f.write(chunk)\n"
 )
-FLOOD = (  # 1 GiB in 16,384 lines of 64 KiB: big lines keep the engine's JSON logging fast
-    "import sys\nline = b'x' * 65535 + b'\\n'\nblock = line * 16\n"
-    "for _ in range(1024):\n    sys.stdout.buffer.write(block)\n"
-    'sys.stdout.buffer.write(b\'{"ok": true, "exit_code": 0}\\n\')\n'
-)
+FLOOD = r"""
+import sys
+w = sys.stdout.buffer.write
+w(b"".join(b"head %d\n" % i for i in range(1000)))
+block = (b"x" * 65535 + b"\n") * 16  # 1 GiB in lines of 64 KiB: the engine logs them fast
+for _ in range(1024):
+    w(block)
+w(b"".join(b"tail %d\n" % i for i in range(1000)))
+w(b'{"ok": true, "exit_code": 0}\n')
+"""
 
 
 class TaskLog:
@@ -190,26 +195,34 @@ def test_a_1_gb_stdout_flood_leaves_a_bounded_container_log_and_task_log(
     )
     op = operator_for(entrypoint=["python3"], command=["-c", FLOOD], sandbox_resources=limits)
     task_log = op.task_log
-    started = time.monotonic()
+    reset_rss_peak()
+    rss_before, started = rss_peak_kb(), time.monotonic()
     last_line = op.execute({"run_id": f"itest-{uuid.uuid4().hex[:12]}"})
-    took = time.monotonic() - started
+    took, rss_growth_kb = time.monotonic() - started, rss_peak_kb() - rss_before
     assert json.loads(last_line) == {"ok": True, "exit_code": 0}, "the summary is still last"
     assert op.host_config["LogConfig"] == {
         "Type": "json-file",
         "Config": {"max-size": "1m", "max-file": "2"},
     }
     dropped = [line for line in task_log.lines if "of sandbox output dropped here" in line]
-    assert len(dropped) == 1 and dropped[0].startswith("[triloop] 16"), dropped
-    output_lines = [line for line in task_log.lines if line.startswith("x") or "ok" in line]
+    assert len(dropped) == 1 and dropped[0].startswith(
+        "[triloop] 18285 lines (1.0 GiB)"
+    )  # of 18,385
+    cut = task_log.lines.index(dropped[0])
+    head = [ln for ln in task_log.lines[:cut] if ln.startswith(("head ", "x"))]
+    tail = [ln for ln in task_log.lines[cut:] if ln.startswith(("tail ", "x", '{"ok"'))]
+    assert head == [f"head {i}" for i in range(50)]
+    assert tail == [*(f"tail {i}" for i in range(951, 1000)), last_line]
     print(
         f"\n1 GiB flood in {took:.1f}s: container log {op.log_file_bytes} bytes on disk"
         f" ({op.log_api_bytes} through the API, cap {limits.container_log_bytes});"
-        f" task log {len(task_log.lines)} lines, {task_log.bytes} bytes; {dropped[0]}"
+        f" task log {len(task_log.lines)} lines, {task_log.bytes} bytes; worker peak RSS"
+        f" growth {rss_growth_kb} KiB; {dropped[0]}"
     )
+    assert rss_growth_kb < 64 * 1024, "the worker never held the flood"
     assert op.log_api_bytes <= limits.container_log_bytes
     if op.log_file_bytes is not None:
         assert limits.container_log_bytes // 4 < op.log_file_bytes <= limits.container_log_bytes
-    assert len(output_lines) <= 101
     assert task_log.bytes <= limits.task_log_max_kb * 1024 + 64 * 1024  # + the operator's own
 
 
