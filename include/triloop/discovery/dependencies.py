@@ -159,12 +159,13 @@ def _parse(checkout: Path, path: str, kind: Kind, indexes: frozenset[str]) -> Pa
     if not _inside(file, checkout):
         return Parsed()  # a symlink out of the checkout would read the host's files
     limit = MAX_LOCK_BYTES if kind in LOCKS else MAX_FILE_BYTES
-    size = file.stat().st_size
-    if size > limit:
-        why = f"{size} bytes, over the {limit}-byte limit: not read"
+    with file.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        why = f"over the {limit}-byte limit: not read"
         return Parsed(problems=[Problem(path, 0, "", why, "limit")])
     try:
-        text = file.read_bytes().decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return Parsed(problems=[Problem(path, 0, "", f"not UTF-8 text: {exc}")])
     return parse_manifest(path, text, indexes, kind)
@@ -175,7 +176,7 @@ def _include_problem(checkout: Path, target: str, depth: int) -> tuple[str, Prob
     file = checkout / target
     if depth + 1 > MAX_INCLUDE_DEPTH:
         return f"includes nest deeper than {MAX_INCLUDE_DEPTH} files: not followed", "limit"
-    if file.is_symlink() and not _inside(file, checkout):
+    if file.exists() and not file.resolve().is_relative_to(checkout.resolve()):
         return "points outside the repository (a symlink)", "outside"
     if not _inside(file, checkout):
         return "names no file in the repository", "invalid"
