@@ -189,7 +189,15 @@ def unmount_below(rootfs: Path) -> None:
             raise BuildError(f"mounts remain under {rootfs}; unmount them and delete it by hand")
 
 
-PROGRAMS = ("harness.py", "code_scan.py", "analyze.py", "triloop_pytest.py", "egress_proxy.py")
+PROGRAMS = (
+    "harness.py",
+    "code_scan.py",
+    "secret_scan.py",
+    "secret_rules.py",
+    "analyze.py",
+    "triloop_pytest.py",
+    "egress_proxy.py",
+)
 """The image's programs (include/sandbox/), copied by its Dockerfile and in its content hash."""
 
 
