@@ -71,7 +71,7 @@ PLACEHOLDER = re.compile(
     r"null|true|false|todo|tbd|masked|hidden)$|example|placeholder|your[-_ ]|^\$|[<>{}]|%s|%\("
 )
 REFERENCE = re.compile(r"^[\w.\-]+[\[(].*[\])]$")  # get_secret(), os.environ["X"]
-REPEATED = re.compile(r"(.)\1{7}")  # AKIAXXXXXXXXXXXXXXXX, ghp_000000...: a placeholder
+REPEATED = re.compile(r"(\w)\1{7}")  # AKIAXXXXXXXXXXXXXXXX, ghp_000000...: a placeholder
 DIGEST_NAME = re.compile(r"(?i)(?:hash|digest|checksum|fingerprint|sha\d*|md5)[\w.-]*[\"']?\W*$")
 MATERIAL = re.compile(r"[A-Za-z0-9+/=]{16,}")  # a line of a private key's base64 body
 HEADER = re.compile(r"^[\w-]+: ")  # Proc-Type: 4,ENCRYPTED; Public-Lines: 6
@@ -240,6 +240,22 @@ def candidates(lines: list[str], rules: Rules, deadline: float) -> dict[int, set
     return marked
 
 
+def whole_matches(plugin: Any, piece: str, reported: set[str]) -> list[str]:
+    """The whole match behind each value a shape detector reported.
+
+    detect-secrets reports a pattern's group where it has one: its GitHub rule reports "ghp"
+    for every ``ghp_`` token. The fingerprint must tell tokens apart, so it hashes the match.
+    """
+    if not reported:
+        return []
+    return [
+        match.group(0)
+        for pattern in plugin.denylist
+        for match in pattern.finditer(piece)
+        if {match.group(0), *filter(None, match.groups())} & reported
+    ]
+
+
 def line_hits(
     lines: list[str], index: int, rel: str, plugins: list[tuple[str, Any]], deadline: float
 ) -> list[tuple[str, str]]:
@@ -250,10 +266,15 @@ def line_hits(
             raise OutOfBudget
         for rule, plugin in plugins:
             name = key_name(rel) if rule == KEYWORD else rel
-            for secret in plugin.analyze_line(filename=name, line=piece, line_number=index + 1):
-                value = str(secret.secret_value)
-                if rule == "secrets.private-key":
-                    value = private_key(lines, index)
+            found = plugin.analyze_line(filename=name, line=piece, line_number=index + 1)
+            reported = {str(secret.secret_value) for secret in found}
+            if rule == "secrets.private-key":
+                values = [private_key(lines, index)] if reported else []
+            elif rule in GENERIC:
+                values = sorted(reported)  # the password or value itself
+            else:
+                values = whole_matches(plugin, piece, reported)
+            for value in values:
                 if value and value_ok(rule, value) and not digest(rule, piece, value):
                     hits.add((rule, value))
     kept: list[tuple[str, str]] = []
