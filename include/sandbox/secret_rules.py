@@ -80,7 +80,9 @@ CONFIG_STYLE = (".sh", ".bash", ".zsh", ".env", ".properties", ".service", ".tfv
 # Every entry of detect-secrets' keyword list (api_key, db_pass, passwd, pwd, secret,
 # contraseña, ...) holds one of these: a line without them cannot match the keyword detector.
 KEYWORDS = re.compile(r"(?i)(?:key|pass|pwd|secret|contrase)")
-LEADING = ("(?:(?<=\\W)|(?<=^))", '(?:\\s|=|:|"|^)')  # lookbehinds at every position are slow
+# Slow leading parts of detect-secrets' patterns: lookbehinds tried at every position, and the
+# npm rule's "//.+" that backtracks quadratically on a line of slashes.
+LEADING = ("(?:(?<=\\W)|(?<=^))", '(?:\\s|=|:|"|^)', "\\/\\/.+")
 PIECE, OVERLAP = 4096, 1024  # any value up to OVERLAP characters lies whole in some piece
 BLOCK = 1 << 16  # characters of short lines the gates see at once
 
@@ -257,14 +259,18 @@ def whole_matches(plugin: Any, piece: str, reported: set[str]) -> list[str]:
 
 
 def line_hits(
-    lines: list[str], index: int, rel: str, plugins: list[tuple[str, Any]], deadline: float
+    lines: list[str], index: int, rel: str, rules: Rules, chosen: set[int], deadline: float
 ) -> list[tuple[str, str]]:
-    """(rule, value) of each secret on one line, the most specific rule for each value."""
+    """(rule, value) of each secret on one line, the most specific rule for each value.
+
+    Each piece of the line goes only to the ``chosen`` detectors whose gates match it.
+    """
     hits: set[tuple[str, str]] = set()
     for piece in variants(lines[index].rstrip("\r")):
         if time.monotonic() > deadline:
             raise OutOfBudget
-        for rule, plugin in plugins:
+        gated = {at for at, gate in rules.gates if at in chosen and gate.search(piece)}
+        for rule, plugin in (rules.plugins[at] for at in sorted(gated)):
             name = key_name(rel) if rule == KEYWORD else rel
             found = plugin.analyze_line(filename=name, line=piece, line_number=index + 1)
             reported = {str(secret.secret_value) for secret in found}
@@ -290,8 +296,7 @@ def scan_lines(
     """(line, rule, sha1 of the value) for each secret (line 0 in a binary file)."""
     found = []
     for index, chosen in sorted(candidates(lines, rules, deadline).items()):
-        plugins = [rules.plugins[at] for at in sorted(chosen)]
-        for rule, value in line_hits(lines, index, rel, plugins, deadline):
+        for rule, value in line_hits(lines, index, rel, rules, chosen, deadline):
             line = 0 if binary else index + 1
             found.append((line, rule, hashlib.sha1(value.encode()).hexdigest()))
     return found
