@@ -291,7 +291,7 @@ def test_governance_decides_by_policy(  # type: ignore[no-untyped-def]
         assert pr.state == pr_state
         assert {c.check_id for c in checks} == {
             *("tests", "ruff", "semgrep", "secrets", "dependency-trust", "ticket_resolved"),
-            "vulnerabilities",
+            *("vulnerabilities", "tests-base", "test-counts"),
         }
         failing = [c for c in checks if c.status != "passed"]
         if tests_status == "failed":

@@ -24,9 +24,9 @@ from triloop.domain.contracts import ReviewRequest
 from triloop.store.models import CheckRun, DecisionRow
 
 from tests.integration.conftest import HARDENED_RUN
-from tests.support.review_outputs import reproduce_on_host, write_reports
 from tests.integration.test_control_plane import _actor, _pr_for_first_ticket
 from tests.integration.test_governance_trust import _push_to_pr
+from tests.support.review_outputs import reproduce_on_host, write_reports
 from tests.support.wheels import make_wheel
 
 pytestmark = pytest.mark.docker

@@ -125,7 +125,7 @@ def test_the_guard_fails_when_the_base_tests_no_longer_collect(tmp_path: Path) -
 def test_a_missing_report_is_an_error_never_a_pass(tmp_path: Path) -> None:
     review = _review(tmp_path)
     _write(review.base_tests_out, BASE)
-    tests, checks = integrity_checks(review, TESTS, "b+h")
+    _tests, checks = integrity_checks(review, TESTS, "b+h")
     assert [(c.check_id, c.status) for c in checks] == [
         ("tests-base", "error"),
         ("test-counts", "error"),

@@ -14,6 +14,7 @@ from triloop.domain.contracts import CheckResult, Finding, ReviewRequest
 from triloop.domain.states import REVERT_RULE
 from triloop.governance.secrets import secrets_check
 from triloop.governance.test_counts import integrity_checks
+from triloop.sandbox_files import read_sandbox_file
 
 SCAN_COMMAND = "triloop-harness analyze --out /out  # in the sandbox image, at {sha}"
 SECRET_RULES = "secrets."  # include/semgrep/secrets.yml: reported as the `secrets` check
@@ -21,7 +22,7 @@ SECRET_RULES = "secrets."  # include/semgrep/secrets.yml: reported as the `secre
 
 def _tests(out: Path, sha: str) -> CheckResult:
     try:
-        data = json.loads((out / "checks.json").read_text())
+        data = json.loads(read_sandbox_file(out / "checks.json", 64 << 20))
         entry = next(c for c in data["checks"] if c["check_id"] == "tests")
         suite = f"{entry['suite']} suite " if entry.get("suite") else ""  # which tests ran
         return CheckResult(

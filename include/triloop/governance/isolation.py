@@ -81,10 +81,9 @@ def restore_base_tests(workspace: Path, base_sha: str, env: dict[str, str]) -> l
         if exists:
             git("checkout", base_sha, "--", name, cwd=workspace)
         else:
-            git("rm", "--quiet", "--cached", "--", name, cwd=workspace)
-            (workspace / name).unlink(missing_ok=True)
+            git("rm", "--quiet", "--force", "--", name, cwd=workspace)
     if paths:
-        git("add", "--all", "--", *paths, cwd=workspace)
+        git("add", "--all", cwd=workspace)
         message = "triloop: the base's tests and test configuration (governance guard)"
         git("-c", "user.name=triloop", "-c", "user.email=triloop@localhost", "commit",
             "--quiet", "--no-verify", "-m", message, cwd=workspace, env=env)  # fmt: skip

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from triloop.domain.contracts import CheckResult, ReviewRequest
+from triloop.sandbox_files import read_sandbox_file
 
 REPORT = "tests-report.json"
 MAX_REPORT_BYTES = 32 << 20
@@ -52,10 +53,7 @@ class Report:
 def read_report(out: Path) -> Report:
     path = out / REPORT
     try:
-        size = path.stat().st_size
-        if size > MAX_REPORT_BYTES:
-            raise ReportError(f"{path} is {size} bytes, over {MAX_REPORT_BYTES}")
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        data: Any = json.loads(read_sandbox_file(path, MAX_REPORT_BYTES))
         outcomes = data["outcomes"]
         if not isinstance(outcomes, dict):
             raise TypeError("outcomes is not an object")
