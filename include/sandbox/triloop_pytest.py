@@ -30,6 +30,7 @@ class Report:
         self.outcomes: dict[str, str] = {}
         self.collected = 0
         self.deselected = 0
+        self.deselected_ids: list[str] = []
         self.collection_errors = 0
 
     def pytest_collectreport(self, report: Any) -> None:
@@ -38,6 +39,7 @@ class Report:
 
     def pytest_deselected(self, items: list[Any]) -> None:
         self.deselected += len(items)
+        self.deselected_ids += [str(item.nodeid) for item in items]
 
     def pytest_collection_finish(self, session: Any) -> None:
         self.collected = len(session.items)
@@ -73,6 +75,7 @@ def main(argv: list[str]) -> int:
         "exit_code": code,
         "collected": plugin.collected,
         "deselected": plugin.deselected,
+        "deselected_ids": sorted(plugin.deselected_ids),
         "collection_errors": plugin.collection_errors,
         "outcomes": plugin.outcomes,
     }

@@ -296,7 +296,7 @@ import signal
 
 
 def test_interrupts_the_harness():
-    os.kill(1, signal.SIGINT)  # the sandbox's PID 1 is triloop-harness: it dies mid-check
+    os.kill(1, signal.SIGINT)  # PID 1 is triloop-harness: it dies mid-check
 """
 
 

@@ -26,7 +26,7 @@ from triloop.governance.postmerge import (
     prepare_verification,
     select_merges,
 )
-from triloop.governance.service import decide, merge, prepare_review, select_reviews
+from triloop.governance.service import decide, human_verdict, merge, prepare_review, select_reviews
 from triloop.status import read_status
 from triloop.store.models import CheckRun, EscapedDefect, LedgerEntry, PullRequest, Repo, Ticket
 from triloop_airflow.ui_html import render
@@ -52,8 +52,14 @@ def _merged_pr(app: App, tmp: Path, files: dict[str, str] | None = None) -> tupl
     review = prepare_review(app, repo_id, number, reviewer)
     _fake_sandbox_outputs(review)  # the pre-merge checks said green
     decision = decide(app, review, reviewer)
-    assert decision.outcome == "auto_merge", decision.reasons
-    assert merge(app, decision, reviewer) is not None
+    if not files:  # the reproduced autofix alone: low risk, merged by policy
+        assert decision.outcome == "auto_merge", decision.reasons
+        assert merge(app, decision, reviewer) is not None
+        return repo_id, number
+    # Files the ticket does not name: a person decides, and approves here.
+    assert decision.outcome == "needs_human", decision.reasons
+    assert any(r.startswith("scope: ") for r in decision.reasons), decision.reasons
+    assert human_verdict(app, decision, "Approve", _actor("gov-1", "human_review")) is not None
     return repo_id, number
 
 

@@ -182,7 +182,10 @@ def test_check_reports_the_failing_test_by_node_id(
     checks = {c["check_id"]: c for c in read(out_dir, "checks.json")["checks"]}
     assert summary["checks"] == {"tests": "failed", "ruff": "failed", "semgrep": "failed"}
     assert checks["tests"]["rule_ids"] == ["tests/test_util.py::test_broken"]
-    assert checks["tests"]["command"].startswith("python -m pytest -q -p no:cacheprovider")
+    assert (
+        "triloop_pytest.py /out/tests-report.json -- -q -p no:cacheprovider"
+        in (checks["tests"]["command"])
+    )
     assert "1 failed, 1 passed" in checks["tests"]["excerpt"]
     assert "F401" in checks["ruff"]["rule_ids"]
     assert checks["semgrep"]["rule_ids"] == ["python-subprocess-shell-true"]

@@ -10,6 +10,7 @@ defect.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from triloop.bootstrap import App
 from triloop.domain.policy import RepoPolicy
 from triloop.domain.test_suite_policy import TestSuitePolicy
 from triloop.governance.postmerge import conclude
-from triloop.governance.service import decide, merge, prepare_review, select_reviews
+from triloop.governance.service import decide, human_verdict, prepare_review, select_reviews
 from triloop.store.models import CheckRun, EscapedDefect, Ticket
 from triloop_sandbox import SandboxOperator
 
@@ -77,14 +78,20 @@ def test_a_slow_test_skipped_before_the_merge_fails_after_it_and_reverts(
     assert "1 deselected" in str(tests["excerpt"])  # the slow test did not run
     assert "PytestUnknownMarkWarning" not in str(tests["excerpt"])  # the marker is registered
 
+    # The base's runs, as the sandbox gives them: the same suite (the real report stands in).
+    for out in (review.base_tests_out, review.guard_out):
+        shutil.copyfile(Path(review.tests_out, "tests-report.json"), Path(out, "tests-report.json"))
     decision = decide(app, review, reviewer)
-    assert decision.outcome == "auto_merge", decision.reasons
+    # A new test file and a pytest setting: a person decides (test-counts stays green, the
+    # deselected slow test is new, not one of the base's).
+    assert decision.outcome == "needs_human", decision.reasons
+    assert any(r.startswith("tests-infra: pyproject.toml") for r in decision.reasons)
     with app.uow() as session:
         row = session.scalars(select(CheckRun).where(CheckRun.check_id == "tests")).one()
         assert row.status == "passed"
         assert "-m 'not slow'  # pre-merge suite at " in row.command  # reproduces the selection
         assert row.excerpt.startswith("pre-merge suite: -m 'not slow'")
-    assert merge(app, decision, reviewer) is not None
+    assert human_verdict(app, decision, "Approve", _actor("gov-1", "human_review")) is not None
 
     verification = _verify(app, sandbox_image, repo_id, number)  # the whole suite, for real
     request = json.loads(Path(verification.tests_out, "check-request.json").read_text())

@@ -38,7 +38,9 @@ def _review(tmp: Path) -> ReviewRequest:
 
 
 def _write(out: str, outcomes: dict[str, str], **extra: int) -> None:
+    deselected = ["t.py::a"] if extra.get("deselected") else []
     report = {
+        "deselected_ids": deselected,
         "schema_version": 1,
         "exit_code": extra.get("exit_code", 0),
         "collected": extra.get("collected", len(outcomes)),
@@ -71,7 +73,11 @@ def test_the_same_tests_pass(tmp_path: Path) -> None:
     [
         ({"t.py::a": "passed", "t.py::c": "skipped"}, {}, ["tests.not-collected", "tests.removed"]),
         ({"t.py::a": "passed", "t.py::b": "skipped", "t.py::c": "skipped"}, {}, ["tests.skipped"]),
-        ({**BASE}, {"deselected": 2}, ["tests.skipped"]),
+        (
+            {"t.py::b": "passed", "t.py::c": "skipped"},
+            {"deselected": 1},
+            ["tests.not-collected", "tests.skipped"],
+        ),
         ({"t.py::a": "passed", "t.py::b2": "passed", "t.py::c": "skipped"}, {}, ["tests.removed"]),
         ({}, {"exit_code": 5}, ["tests.not-collected", "tests.removed"]),
     ],
@@ -147,3 +153,17 @@ def test_an_oversized_report_is_refused_before_it_is_read(tmp_path: Path) -> Non
         fh.truncate(64 << 20)  # sparse: no memory, no disk
     with pytest.raises(ReportError, match="over"):
         read_report(tmp_path)
+
+
+def test_a_new_test_the_suite_deselects_is_not_a_skip(tmp_path: Path) -> None:
+    review = _review(tmp_path)
+    _write(review.base_tests_out, BASE)
+    _write(review.guard_out, BASE)
+    report = json.loads(json.dumps({"schema_version": 1, "exit_code": 0, "collected": 3}))
+    report.update(deselected=1, deselected_ids=["t.py::new_slow"], outcomes=BASE)
+    Path(review.tests_out, "tests-report.json").write_text(json.dumps(report))
+    _, checks = integrity_checks(review, TESTS, "b+h")
+    assert [(c.check_id, c.status) for c in checks] == [
+        ("tests-base", "passed"),
+        ("test-counts", "passed"),
+    ]

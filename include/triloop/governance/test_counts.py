@@ -9,8 +9,8 @@ triloop_pytest.py):
 - ``tests-base`` fails on every base test that fails on the merged code but not on the base,
   and when the base's tests no longer collect against the merged code;
 - ``test-counts`` fails with ``tests.not-collected`` (fewer tests collected than on the base),
-  ``tests.skipped`` (more skipped or deselected) and ``tests.removed`` (a test that passed on
-  the base is gone);
+  ``tests.skipped`` (a test passing on the base now skipped or deselected) and
+  ``tests.removed`` (a test that passed on the base is gone);
 - pytest's exit 5 (nothing collected) on the merged tree makes ``tests`` an error, unless the
   base has no tests either.
 """
@@ -41,6 +41,7 @@ class Report:
     collected: int
     deselected: int
     outcomes: dict[str, str]
+    deselected_ids: frozenset[str] = frozenset()
 
     @property
     def skipped(self) -> int:
@@ -62,6 +63,7 @@ def read_report(out: Path) -> Report:
             collected=int(data["collected"]),
             deselected=int(data["deselected"]),
             outcomes={str(k): str(v) for k, v in outcomes.items()},
+            deselected_ids=frozenset(str(n) for n in data.get("deselected_ids", [])),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ReportError(f"{path} unreadable: {exc}") from exc
@@ -106,13 +108,17 @@ def counts_check(base: Report, merged: Report, sha: str) -> CheckResult:
     if merged.collected < base.collected:
         lines.append(f"collected {merged.collected} tests, the base {base.collected}")
         rules.append("tests.not-collected")
-    if merged.skipped > base.skipped or merged.deselected > base.deselected:
-        lines.append(
-            f"skipped {merged.skipped} and deselected {merged.deselected},"
-            f" the base {base.skipped} and {base.deselected}"
-        )
+    passed = base.having("passed")
+    skipped = {
+        n
+        for n in passed
+        if merged.outcomes.get(n) in ("skipped", "xfailed") or n in merged.deselected_ids
+    }
+    if skipped:  # a test the PR adds may be skipped or deselected: only the base's count
+        lines.append(f"{len(skipped)} test(s) that pass on the base are skipped or deselected:")
+        lines.append(_listed(skipped))
         rules.append("tests.skipped")
-    gone = base.having("passed") - set(merged.outcomes)
+    gone = passed - set(merged.outcomes) - merged.deselected_ids
     if gone:
         lines.append(f"{len(gone)} test(s) that pass on the base are gone:\n{_listed(gone)}")
         rules.append("tests.removed")
