@@ -50,13 +50,15 @@ def triloop_governance() -> None:
         prepared = prepare_review(pr)
         # Each check in its own container with its own output: the analyzers (no repository
         # code runs) apart from the tests; the tests three times (the base's on the base, the
-        # PR's on the merged code, the base's on the merged code); the autofix rerun.
+        # PR's on the merged code, the base's on the merged code); the autofix rerun. The
+        # base's runs are reused by PRs on the same base (same tree, image and inputs).
         sandboxes = [
             SandboxOperator(
                 task_id=task_id,
                 command=[command, "--out", "/out"],
                 workspace=prepared[workspace],
                 output_dir=prepared[out],
+                reuse_results=workspace == "base_workspace",
                 **SANDBOX_ARGS,
             )
             for task_id, command, workspace, out in (
@@ -150,7 +152,7 @@ def triloop_governance() -> None:
         from triloop.domain.contracts import ReviewRequest
         from triloop.governance.service import decide as decide_review
         from triloop.governance.service import evidence_for
-        from triloop_airflow.crashed import crashed_sandboxes, require_review
+        from triloop_airflow.crashed import crash_causes, crashed_sandboxes, require_review
         from triloop_airflow.runtime import (
             actor,
             app,
@@ -164,7 +166,9 @@ def triloop_governance() -> None:
         label_map_index(pr_label=f"{parsed.repo_id}#{parsed.number}")
         the_app = app()
         decide_once = permanent_failures_fail_fast(decide_review)
-        decision = decide_once(the_app, parsed, actor(), crashed=crashed_sandboxes(context))
+        crashed = crashed_sandboxes(context)
+        causes = crash_causes(context, crashed)
+        decision = decide_once(the_app, parsed, actor(), crashed=crashed, causes=causes)
         title = f"Merge {parsed.repo_id}#{parsed.number}? ({decision.risk} risk)"
         return {
             **decision.model_dump(mode="json"),

@@ -41,6 +41,21 @@ def crashed_sandboxes(context: Mapping[str, Any]) -> dict[str, str]:
     return crashed
 
 
+def crash_causes(context: Mapping[str, Any], crashed: Mapping[str, str]) -> dict[str, str]:
+    """{crashed sandbox task id: why it failed}, as SandboxOperator left it in XCom (a budget,
+    a limit, an exit code; triloop_sandbox.exceptions.note_failure). Tasks that left none are
+    not listed."""
+    from triloop_sandbox.exceptions import FAILURE_KEY
+
+    ti = context["ti"]
+    causes = {}
+    for task_id in crashed:
+        cause = ti.xcom_pull(task_ids=task_id, map_indexes=ti.map_index, key=FAILURE_KEY)
+        if isinstance(cause, str) and cause:
+            causes[task_id] = cause
+    return causes
+
+
 def require_review(context: Mapping[str, Any], review: dict[str, Any] | None) -> dict[str, Any]:
     """``review`` (prepare_review's output); without it, skip if prepare_review was skipped (the
     PR no longer merges) and fail if it failed: there is nothing to decide."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -123,3 +125,36 @@ class SandboxDiskBudgetExceeded(AirflowFailException):
         self.seen_bytes = seen_bytes
         self.new_files = new_files
         self.container_id = container_id
+
+
+FAILURE_KEY = "sandbox_failure"
+"""The XCom key under which a failed sandbox task leaves why it failed (see note_failure)."""
+OWN = (
+    SandboxPolicyError,
+    SandboxTimeout,
+    SandboxOutOfMemory,
+    SandboxEngineError,
+    SandboxEngineUnreachable,
+    SandboxHarnessFailed,
+    SandboxDiskBudgetExceeded,
+)
+
+
+def failure_text(exc: BaseException) -> str:
+    """Why the task failed, for the evidence: the message of the sandbox's own errors (written
+    by the host: a budget, a limit, an exit code), only the type of anything else (its text may
+    carry what the container printed)."""
+    if isinstance(exc, OWN):
+        return str(exc).split("\n", 1)[0][:500]
+    return type(exc).__name__
+
+
+def note_failure(context: Any, exc: BaseException) -> None:
+    """Leave :func:`failure_text` in XCom for the task that reads the crash (never raises)."""
+    ti = context.get("ti") if hasattr(context, "get") else None
+    if ti is None:
+        return
+    try:
+        ti.xcom_push(key=FAILURE_KEY, value=failure_text(exc))
+    except Exception:
+        return

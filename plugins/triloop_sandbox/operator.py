@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.docker.exceptions import DockerContainerFailedException
@@ -14,7 +15,7 @@ from docker.errors import APIError
 from docker.types import Mount
 from triloop.domain.sandbox_resources import SandboxResources
 
-from triloop_sandbox import hardening
+from triloop_sandbox import hardening, reuse
 from triloop_sandbox import resources as limits
 from triloop_sandbox.disk import DiskWatcher
 from triloop_sandbox.egress import DNS_NOWHERE, EgressGateway, check_allowlist
@@ -26,6 +27,7 @@ from triloop_sandbox.exceptions import (
     SandboxOutOfMemory,
     SandboxPolicyError,
     SandboxTimeout,
+    note_failure,
 )
 from triloop_sandbox.lease import LeaseFactory, LeaseKeeper
 
@@ -135,6 +137,7 @@ class SandboxOperator(DockerOperator):
         egress_upstream_network: str | None = None,
         egress_max_tokens: int | None = None,
         sandbox_resources: limits.ResourcesArg = None,
+        reuse_results: bool = False,
         **kwargs: Any,
     ) -> None:
         hardening.check_arguments(kwargs, network_mode, user)
@@ -176,6 +179,7 @@ class SandboxOperator(DockerOperator):
         self.workspace = workspace
         self.output_dir = output_dir
         self.workspace_readonly = workspace_readonly
+        self.reuse_results = reuse_results
         self.workspace_root = workspace_root
         self.wall_clock_limit_s = wall_clock_limit_s
         self.cpu_limit = cpu_limit
@@ -275,6 +279,13 @@ class SandboxOperator(DockerOperator):
         )
 
     def execute(self, context: Context) -> Any:
+        try:
+            return self._execute(context)
+        except Exception as exc:
+            note_failure(context, exc)
+            raise
+
+    def _execute(self, context: Context) -> Any:
         self.image = self.image or os.environ.get("TRILOOP_SANDBOX_IMAGE") or DEFAULT_IMAGE
         self._limits = limits.resolve(self.sandbox_resources)  # a factory reads the policy now
         root = self.workspace_root
@@ -295,6 +306,9 @@ class SandboxOperator(DockerOperator):
             *extra,
         ]
         self.labels = {**self.extra_labels, **self.run_labels(context)}
+        reusable = self._reusable(real_root, workspace, output_dir)
+        if reusable is not None and self._reused(*reusable, output_dir):
+            return None
         self._remove_earlier_tries()
         self._timed_out = timed_out = threading.Event()
         keeper = None
@@ -348,7 +362,59 @@ class SandboxOperator(DockerOperator):
             raise over
         if keeper is not None and keeper.lost.is_set():
             raise keeper.lost_error("its result is not used", (self.container or {}).get("Id"))
+        if reusable is not None:
+            cache, run_key, before = reusable
+            kept = reuse.store(cache, run_key, output_dir, before, self._reuse_age_s)
+            self.log.info("Stored %d output files for identical runs (%s)", kept, cache / run_key)
         return result
+
+    @property
+    def _reuse_age_s(self) -> float:
+        return self.limits.result_reuse_hours * 3600
+
+    def _reusable(
+        self, root: str | Path, workspace: str, output_dir: str
+    ) -> tuple[Path, str, dict[str, str]] | None:
+        """(cache, key, the output directory's files before the run) when this run may reuse
+        or be reused (see triloop_sandbox.reuse), else None."""
+        if not self.reuse_results or self._reuse_age_s <= 0 or self.egress_allowlist:
+            return None
+        if not self.workspace_readonly:  # a writable checkout: what the run did is in it
+            return None
+        if self._private_environment:  # never a secret in a key
+            return None
+        try:
+            image_id = str(self.hook.api_client.inspect_image(self.image)["Id"])
+        except (APIError, KeyError) as exc:
+            self.log.info("No result reuse: image %s not inspected (%s)", self.image, exc)
+            return None
+        before = reuse.listing(output_dir)
+        inputs = reuse.Inputs(
+            image_id=image_id,
+            command=self.command if isinstance(self.command, str) else list(self.command or []),
+            user=str(self.user),
+            environment={str(k): str(v) for k, v in (self.environment or {}).items()},
+            workspace=workspace,
+            output_dir=output_dir,
+        )
+        run_key = reuse.key(inputs, before)
+        if run_key is None or before is None:
+            self.log.info("No result reuse: the workspace or output directory is not reusable")
+            return None
+        return Path(root, reuse.CACHE_DIR), run_key, before
+
+    def _reused(self, cache: Path, run_key: str, before: dict[str, str], output_dir: str) -> bool:
+        entry = reuse.lookup(cache, run_key, self._reuse_age_s)
+        if entry is None:
+            return False
+        copied = reuse.restore(entry, output_dir)
+        self.log.info(
+            "Reused the outputs of an identical run (same image, command, environment, git tree"
+            " and inputs): %d files from %s; no container started",
+            copied,
+            entry,
+        )
+        return True
 
     def _remove_earlier_tries(self) -> None:
         """Remove containers that earlier tries of this task instance left running.

@@ -10,7 +10,9 @@ The code in a sandbox may be hostile, so its disk and log volume are budgeted li
 - only the head and the tail of the container's output reach the Airflow task log, with a line
   counting what was dropped between them; the last line (the harness's JSON summary) is kept;
 - files the sandbox wrote are size-checked before the host reads them (the patch here; the
-  other outputs have their own caps where they are read).
+  other outputs have their own caps where they are read);
+- an identical run of a task that opts in (governance's base checks) reuses the stored outputs
+  of the last one for ``result_reuse_hours`` (plugins/triloop_sandbox/reuse.py).
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ class SandboxResources(BaseModel):
         le=1 << 20,
         description="KiB a harness patch (/out/patch.diff) may have; a larger one is refused"
         " from its size, before it is read",
+    )
+
+    result_reuse_hours: float = Field(
+        default=24,
+        ge=0,
+        le=24 * 365,
+        description="Hours the outputs of a run are reused by an identical run (same image,"
+        " command, environment, git tree and inputs) of a task that opts in: governance's"
+        " checks of a PR's base; 0 never reuses",
     )
 
     @property

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+BIDI = re.compile(f"[{_BIDI}]")
+"""The bidi controls alone: text holding them may display in another order than it is."""
 IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
 """Unsafe in free text: everything above except tab and newline."""
 IN_NAME = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")

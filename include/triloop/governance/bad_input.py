@@ -24,6 +24,7 @@ from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import CheckResult
 from triloop.domain.states import PullRequestState, TicketState
+from triloop.domain.unsafe_chars import escape_name
 from triloop.errors import PermanentError
 from triloop.forges import forge_for
 from triloop.store import effects
@@ -114,22 +115,30 @@ def branch_deleted(app: App, pr_id: int, actor: Actor) -> BranchDeleted:
     return BranchDeleted(message)
 
 
+CRASH_KINDS = "container error, harness crash, OOM or wall-clock limit"
+
+
 def apply_crashes(
-    checks: list[CheckResult], crashed: Mapping[str, str], sha: str
+    checks: list[CheckResult],
+    crashed: Mapping[str, str],
+    sha: str,
+    causes: Mapping[str, str] | None = None,
 ) -> list[CheckResult]:
     """``checks`` with every result a crashed sandbox fed replaced by one ``error`` each.
 
     ``crashed`` maps the failed sandbox task ids (``run_tests``, ``pull_request.run_tests``)
-    to where their log is.
+    to where their log is; ``causes`` the same ids to why they failed, where known.
     """
     by_check: dict[str, list[str]] = {}
     for task, log_url in crashed.items():
         name = task.rsplit(".", 1)[-1]
         if name not in SANDBOX_CHECKS:
             raise PermanentError(f"crashed task {task!r} is not one of {sorted(SANDBOX_CHECKS)}")
+        cause = (causes or {}).get(task)
+        why = escape_name(cause) if cause else CRASH_KINDS
         by_check.setdefault(SANDBOX_CHECKS[name], []).append(
-            f"sandbox task pull_request.{name} failed (container error, harness crash, OOM or"
-            f" wall-clock limit): none of its output is trusted. Its log: {log_url}"
+            f"sandbox task pull_request.{name} failed ({why}): none of its output is trusted."
+            f" Its log: {log_url}"
         )
     dropped = set(by_check) | (SCAN_DERIVED if "scan" in by_check else set())
     dropped |= {"test-counts"} if {"tests", "tests-base"} & set(by_check) else set()

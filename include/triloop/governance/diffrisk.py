@@ -18,6 +18,7 @@ from triloop.adapters.git import GitError, git
 from triloop.domain.policy import protected_match
 from triloop.domain.risk_rules import RiskRules
 from triloop.governance.config_risk import PYTEST_FILES, config_risks
+from triloop.governance.content_chars import bidi_risks, link_risks, name_risks
 from triloop.governance.content_files import kind
 from triloop.governance.content_risk import content_risks
 from triloop.governance.risk import FileChange
@@ -40,8 +41,11 @@ def diff_risks(
     """
     reasons: list[str] = []
     bad_rev = _bad_rev(workspace, (base_sha, "HEAD"))
+    if not bad_rev:
+        reasons += link_risks(workspace, base_sha)
     for change in changes:
-        path = _unquote(change.path)
+        path = change.path
+        reasons += name_risks(path)
         if not _judged(path, rules, change):
             continue
         try:
@@ -62,6 +66,7 @@ def diff_risks(
             )
             continue
         reasons += content_risks(path, before, after)
+        reasons += bidi_risks(path, before, after)
         reasons += config_risks(path, before, after, rules, change.dependencies)
     return reasons
 
@@ -84,14 +89,6 @@ def _bad_rev(workspace: Path, revs: Sequence[str]) -> str | None:
         except (GitError, OSError) as exc:
             return f"{rev} is not a commit in {workspace}: {exc}"
     return None
-
-
-def _unquote(path: str) -> str:
-    """The path git's numstat C-quotes (``"caf\\303\\251.py"``) as it is in the tree."""
-    if len(path) < 2 or not (path.startswith('"') and path.endswith('"')):
-        return path
-    raw = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
-    return raw.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
 def _text(path: str, raw: bytes | None) -> str | None:

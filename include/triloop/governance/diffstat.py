@@ -20,11 +20,13 @@ def _show(rev: str, path: str, cwd: Path) -> str:
 def changes(workspace: Path, base_sha: str, rules: RiskRules) -> list[FileChange]:
     """Every file the merge changes against ``base_sha``; manifests with their dependency edits.
 
-    Binary files count one line each side (git prints ``-`` for their line counts).
+    Binary files count one line each side (git prints ``-`` for their line counts). Paths are
+    raw: show them through :func:`triloop.domain.unsafe_chars.escape_name`.
     """
     out: list[FileChange] = []
-    stat = git("diff", "--numstat", "--no-renames", base_sha, "HEAD", cwd=workspace)
-    for row in stat.splitlines():
+    # -z: paths exactly as in the tree (never C-quoted), so every glob sees the real name
+    stat = git("diff", "--numstat", "-z", "--no-renames", base_sha, "HEAD", cwd=workspace)
+    for row in filter(None, stat.split("\0")):
         added, removed, path = row.split("\t", 2)
         deps = None
         if protected_match(path, rules.dependency_files) is not None:

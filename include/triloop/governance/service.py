@@ -14,6 +14,7 @@ from triloop.bootstrap import App
 from triloop.discovery.service import repo_ref
 from triloop.domain.contracts import Decision, ReviewRequest
 from triloop.domain.states import REVERT_RULE, PullRequestState, TicketState
+from triloop.domain.unsafe_chars import escape_name
 from triloop.errors import PermanentError
 from triloop.forges import clone_source, forge_for
 from triloop.governance import diffstat, isolation, reproduction, reviewer
@@ -157,12 +158,18 @@ STATUS_CONTEXT = "triloop/checks"
 
 
 def decide(
-    app: App, review: ReviewRequest, actor: Actor, *, crashed: Mapping[str, str] | None = None
+    app: App,
+    review: ReviewRequest,
+    actor: Actor,
+    *,
+    crashed: Mapping[str, str] | None = None,
+    causes: Mapping[str, str] | None = None,
 ) -> Decision:
     """Store the evidence and decide; idempotent per (run, PR, head).
 
-    ``crashed``: the check sandbox tasks that failed, and their logs (see bad_input). Checks
-    that errored block; when only they block, the ticket goes back to ready (see risk).
+    ``crashed``: the check sandbox tasks that failed, and their logs; ``causes``: why, where the
+    sandbox said (see bad_input). Checks that errored block; when only they block, the ticket
+    goes back to ready (see risk).
     """
     key = f"decision:{actor.run_owner}:{review.repo_id}#{review.number}@{review.head_sha}"
     with app.uow() as session:
@@ -176,7 +183,7 @@ def decide(
         checks += environment.checks
         checks += reviewer.review_checks(app, review, pr.title, ticket.rule)  # only blocks
         sha = f"{review.base_sha[:12]}+{review.head_sha[:12]}"
-        checks = apply_crashes(checks, crashed or {}, sha)
+        checks = apply_crashes(checks, crashed or {}, sha, causes or {})
         rules = app.policy.risk
         changed = diffstat.changes(Path(review.merged_workspace), review.base_sha, rules)
         harness, flagged, notes = judged_as(
@@ -201,7 +208,8 @@ def decide(
             number=review.number,
             outcome=outcome,
             risk=risk,
-            reasons=[why, *reasons],
+            # one line each, names as escapes: a path may hold a newline or a bidi control
+            reasons=[escape_name(r) for r in (why, *reasons)],
             head_sha=review.head_sha,
             base_sha=review.base_sha,
             artifacts=environment.artifacts,
