@@ -18,7 +18,7 @@ from triloop.domain.policy import PolicyError
 from triloop.domain.states import IllegalTransition
 from triloop.execution.budgets import reset_breaker
 from triloop.janitor.service import requeue
-from triloop.onboarding import OnboardingError, materialise_sample, onboard
+from triloop.onboarding import OnboardingError, materialise_sample, onboard_repo
 from triloop.status import StatusReport, read_only_session, read_status
 from triloop.store import tickets as ticket_store
 from triloop.store.ledger import Actor
@@ -43,8 +43,8 @@ def cmd_onboard(app: App, args: argparse.Namespace) -> int:
     else:
         print("triloop onboard: give PATH_OR_URL or --sample", file=sys.stderr)
         return 2
-    repo = onboard(app, target, name=name, actor=_actor())
-    print(f"onboarded {repo.id}: {repo.origin} -> forge {repo.remote} ({repo.default_branch})")
+    done = onboard_repo(app, target, name=name, actor=_actor(), separate=args.separate)
+    print(done.message(app.policy))
     return 0
 
 
@@ -216,6 +216,12 @@ def parser() -> argparse.ArgumentParser:
     ob.add_argument("target", nargs="?", metavar="PATH_OR_URL")
     ob.add_argument("--name", help="repository id (default: from the path or URL)")
     ob.add_argument("--sample", action="store_true", help="onboard the bundled sample repo")
+    ob.add_argument(
+        "--separate",
+        action="store_true",
+        help="onboard it even if a repository with the same origin or root commit is there"
+        " (a fork that should be a repository of its own)",
+    )
     return top
 
 

@@ -186,7 +186,7 @@ def _open_corpus(app: App, tmp: Path) -> dict[str, int]:
             (copy / name).write_text(text)
             git("add", name, cwd=copy)
             git("commit", "--quiet", "-m", f"add {name}", cwd=copy)
-        repo = onboard(app, str(copy), name=case.repo, actor=CLI)
+        repo = onboard(app, str(copy), name=case.repo, actor=CLI, separate=True)  # copies
         host_scan(app, repo_ref(repo), _actor(f"scan-{case.repo}"))
     claims = list(claim(app, _actor("exec-1", "claim")))
     assert len(claims) == len(CASES)

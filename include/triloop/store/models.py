@@ -34,6 +34,9 @@ class Repo(Base):
     origin: Mapped[str] = mapped_column(Text, doc="What the user onboarded (path or URL)")
     remote: Mapped[str] = mapped_column(Text, doc="The forge repository the factory pushes to")
     default_branch: Mapped[str] = mapped_column(String(200), default="main")
+    root_commit: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, index=True, doc="The default branch's root commit: its identity"
+    )
     active: Mapped[bool] = mapped_column(default=True)
     onboarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

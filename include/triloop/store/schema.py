@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from triloop.errors import PermanentError
 from triloop.store.db import READ_ONLY, engine_for
 
-HEAD = "0008"
+HEAD = "0009"
 """The newest revision in migrations/versions; tests/integration/test_migrations.py checks it."""
 
 VERSION_TABLE = "alembic_version"
