@@ -93,8 +93,16 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def scan_ruff_argv(out: Path) -> list[str]:
+    """Discovery's ruff: the repository's own configuration as ruff finds it, or the policy's
+    rule set the host wrote to /out/analysis/ruff.toml when it has none; never a fix."""
+    argv = ["ruff", "check", "--output-format", "json", "--exit-zero", "--no-cache", "--no-fix"]
+    default = out / "analysis" / "ruff.toml"
+    return [*argv, *(["--config", str(default)] if default.is_file() else []), "."]
+
+
 def cmd_scan(out: Path) -> tuple[int, dict[str, Any]]:
-    ruff = run(["ruff", "check", "--output-format", "json", "--exit-zero", "--no-cache", "."])
+    ruff = run(scan_ruff_argv(out))
     (out / "ruff.json").write_bytes(ruff.stdout)
     semgrep = run(SEMGREP)
     (out / "semgrep.json").write_bytes(semgrep.stdout)

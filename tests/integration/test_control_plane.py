@@ -132,6 +132,32 @@ def test_janitor_closes_tickets_whose_finding_is_gone(app: App) -> None:
     assert sorted(close_resolved(app, _actor("janitor"))) == sorted(created)
 
 
+def test_a_failed_scanner_leaves_its_tickets_open(app: App) -> None:
+    """ruff broke in the later scan (say, a configuration it cannot read): that says nothing
+    about its tickets, so the janitor closes none of them."""
+    from triloop.discovery.service import ingest_scan, prepare_scan
+
+    onboard(app, str(materialise_sample(app)), name="sample", actor=_actor("r"))
+    created = _host_scan(app, "scan-1")
+    with app.uow() as session:
+        repo = repo_ref(session.get_one(Repo, "sample"))
+    request = prepare_scan(app, repo, _actor("scan-2"))
+    out = Path(request.output_dir)
+    (out / "ruff.json").write_text("")
+    (out / "semgrep.json").write_text(json.dumps({"results": [], "errors": []}))
+    tools = {"ruff": {"exit_code": 2, "error": "ruff failed (exit 2): bad config"}}
+    (out / "result.json").write_text(json.dumps({"tools": {**tools, "semgrep": {"exit_code": 0}}}))
+    assert ingest_scan(app, request, _actor("scan-2")) == []
+    assert close_resolved(app, _actor("janitor")) == []
+    with app.uow() as session:
+        states = {session.get_one(Ticket, t).state for t in created}
+        failed = session.scalars(
+            select(LedgerEntry).where(LedgerEntry.action == "discovery.scanner_failed")
+        ).all()
+    assert "resolved" not in states and "closed" not in states
+    assert [r.payload["scanner"] for r in failed] == ["ruff"]
+
+
 def test_malformed_patch_is_refused_recorded_and_changes_nothing(app: App) -> None:
     from triloop.execution.service import HarnessFailed, finish, prepare
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from triloop import lint_config
 from triloop.bootstrap import App
 from triloop.discovery.names import refuse_unsafe_names
 from triloop.discovery.quarantine import gate
@@ -18,7 +19,7 @@ from triloop.domain.contracts import Finding, RepoRef, ScanRequest
 from triloop.domain.grouping import group_findings
 from triloop.domain.policy import Policy
 from triloop.store.ledger import Actor, record
-from triloop.store.models import Repo, Scan
+from triloop.store.models import Repo, Scan, Ticket
 from triloop.workspace import make_workspace
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ def prepare_scan(app: App, repo: RepoRef, actor: Actor) -> ScanRequest:
         writable_src=False,
     )
     log.info("repo %s: scanning %s at %s", repo.repo_id, repo.default_branch, sha)
+    if not lint_config.configures_ruff(ws.src):  # else ruff finds the repository's own
+        lint_config.write_default(ws.out, app.policy.code_scans.lint.default_select)
     return ScanRequest(
         repo_id=repo.repo_id, head_sha=sha, workspace=str(ws.src), output_dir=str(ws.out)
     )
@@ -111,13 +114,16 @@ def ingest_scan(app: App, request: ScanRequest, actor: Actor) -> list[str]:
         if held is not None:
             return list(held.released_ticket_ids)
         created, keys = upsert_findings(session, app.policy, request.repo_id, findings, actor)
+        # A scanner that failed said nothing about its tickets: they count as still seen, so
+        # the janitor does not close them as resolved.
+        unjudged = _tickets_of(session, request.repo_id, set(failures))
         session.add(
             Scan(
                 repo_id=request.repo_id,
                 idempotency_key=key,
                 head_sha=request.head_sha,
                 finding_count=len(findings),
-                ticket_keys=keys,
+                ticket_keys=sorted(set(keys) | unjudged),
                 new_ticket_ids=created,
             )
         )
@@ -152,3 +158,13 @@ def upsert_findings(
     kept = [g for g in groups if decisions[g.key].verdict.upserts]
     created = upsert_groups(session, policy, repo_id, kept, actor)
     return created, [g.key for g in groups]
+
+
+def _tickets_of(session: Session, repo_id: str, tools: set[str]) -> set[str]:
+    """Keys of the repository's tickets from these tools (the scanners that failed)."""
+    if not tools:
+        return set()
+    rows = session.scalars(
+        select(Ticket.key).where(Ticket.repo_id == repo_id, Ticket.tool.in_(sorted(tools)))
+    )
+    return set(rows)

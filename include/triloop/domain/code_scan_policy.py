@@ -1,6 +1,7 @@
-"""Policy for the scanners that run the repository's code in the sandbox: tests, coverage,
-licenses (``code_scans`` in the policy file). Defaults keep discovery quiet: failing tests are
-always findings, coverage gaps are capped, and an empty deny list finds no license problem."""
+"""Policy for the scanners that run in the sandbox: tests, coverage, licenses, and the lint
+rule set of a repository with no ruff configuration (``code_scans`` in the policy file).
+Defaults keep discovery quiet: failing tests are always findings, coverage gaps are capped, and
+an empty deny list finds no license problem."""
 
 from __future__ import annotations
 
@@ -46,6 +47,27 @@ class CoverageRules(BaseModel):
     )
 
 
+DEFAULT_LINT_SELECT = ["E4", "E7", "E9", "F", "I", "UP", "W"]
+
+
+class LintRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default_select: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_LINT_SELECT),
+        min_length=1,
+        description="Ruff rules (codes or prefixes) for a repository with no ruff configuration;"
+        " one that configures ruff is scanned with its own configuration",
+    )
+
+    @field_validator("default_select")
+    @classmethod
+    def _codes(cls, codes: list[str]) -> list[str]:
+        for code in codes:
+            if not code.isascii() or not code.isalnum() or not code[:1].isalpha():
+                raise ValueError(f"{code!r} is not a ruff rule code or prefix (F, E4, UP032)")
+        return codes
+
+
 class LicenseRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
     deny: list[str] = Field(
@@ -74,3 +96,4 @@ class CodeScanPolicy(BaseModel):
     tests: TestScanRules = Field(default_factory=TestScanRules)
     coverage: CoverageRules = Field(default_factory=CoverageRules)
     licenses: LicenseRules = Field(default_factory=LicenseRules)
+    lint: LintRules = Field(default_factory=LintRules)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 from triloop.adapters.git import git
 from triloop.domain.policy import protected_match
+from triloop.lint_config import ruff_config, write_default
 from triloop.workspace import open_up
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ TEST_CONFIG = (
     "**/.coveragerc",
 )
 """Files that configure how pytest collects and runs: the guard takes them from the base too."""
-RUFF_CONFIGS = (".ruff.toml", "ruff.toml", "pyproject.toml")  # ruff's own precedence
 
 
 def output_dir(path: Path) -> Path:
@@ -92,25 +92,9 @@ def restore_base_tests(workspace: Path, base_sha: str, env: dict[str, str]) -> l
     return paths
 
 
-def ruff_config(base: Path) -> Path | None:
-    """The base's root ruff configuration file (ruff's precedence), or None."""
-    for name in RUFF_CONFIGS:
-        path = base / name
-        if not path.is_file() or path.is_symlink():
-            continue
-        if name != "pyproject.toml":
-            return path
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            return None  # a base pyproject.toml that does not parse: ruff's defaults
-        if "ruff" in data.get("tool", {}):
-            return path
-    return None
-
-
-def write_analysis_config(base: Path, *outs: Path) -> str:
-    """Copy the base's ruff configuration into each ``out/analysis/``; the evidence's note."""
+def write_analysis_config(base: Path, *outs: Path, default_select: Sequence[str]) -> str:
+    """Put the base's root ruff configuration (or, when it has none, the policy's rule set, as
+    discovery scans it) into each ``out/analysis/``; the evidence's note."""
     config = ruff_config(base)
     for out in outs:
         target = out / "analysis"
@@ -120,9 +104,15 @@ def write_analysis_config(base: Path, *outs: Path) -> str:
         if config is not None:
             shutil.copyfile(config, target / config.name)
             os.chmod(target / config.name, 0o644)
+        else:
+            write_default(out, list(default_select))
         target.chmod(0o755)
     if config is None:
-        return "ruff ran with its defaults (the base has no ruff configuration)"
+        rules = ", ".join(default_select)
+        return (
+            "ruff ran with the policy's rule set on both trees (code_scans.lint.default_select:"
+            f" {rules}; the base has no ruff configuration); noqa comments not honoured"
+        )
     return f"ruff ran with the base's {config.name} on both trees; noqa comments not honoured"
 
 

@@ -122,7 +122,8 @@ def prepare_review(app: App, repo_id: str, number: int, actor: Actor) -> ReviewR
     }
     for out in outs.values():
         write_check_request(out, app.policy.test_suites, "pre-merge")  # which tests run
-    note = isolation.write_analysis_config(base.src, base.out, merged.out)
+    lint = app.policy.code_scans.lint.default_select
+    note = isolation.write_analysis_config(base.src, base.out, merged.out, default_select=lint)
     trees = (base.src, base.out, base_sha), (merged.src, merged.out, head_sha)
     stage_wheelhouses(app, repo_id, *trees)  # the dependencies the offline scans install
     isolation.link_wheelhouse(base.out, outs["base"])
