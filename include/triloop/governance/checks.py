@@ -1,12 +1,14 @@
 """Reading the sandbox's check output into evidence (CheckResult), diff-aware for linters.
 
-Linters gate on what the change introduces: a finding in the merged tree whose fingerprint is
-not in the base tree. Pre-existing findings elsewhere are not the PR's to fix.
+Linters gate on what the change introduces: a finding in the merged tree the base tree does not
+have, matched by identity (:func:`new_findings`), never by line. Pre-existing findings
+elsewhere are not the PR's to fix.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from triloop.discovery.parse import ScanOutputError, load_json, parse_scan_dir
@@ -42,11 +44,39 @@ def _tests(out: Path, sha: str) -> CheckResult:
         )
 
 
+def new_findings(base: list[Finding], merged: list[Finding], *, by_place: bool) -> list[Finding]:
+    """The merged tree's findings the base does not have, matched by identity, not position.
+
+    First by fingerprint (rule, file, enclosing symbol and statement text: line shifts do not
+    change it). With ``by_place`` the rest are matched again by rule, file and enclosing symbol,
+    one for one: a fix that rewrites a statement holding another, older finding (UP032 turning
+    the ``.format()`` of a ``raise IOError(...)`` into an f-string, which the base's UP024 also
+    flags) changes that statement's text, not the finding. Only what is left over is new.
+    """
+    seen = {f.fingerprint for f in merged}
+    known = {f.fingerprint for f in base}
+    unmatched = [f for f in merged if f.fingerprint not in known]
+    if not by_place:
+        return unmatched
+    left = Counter((f.rule, f.path, f.symbol) for f in base if f.fingerprint not in seen)
+    new = []
+    for finding in unmatched:
+        place = (finding.rule, finding.path, finding.symbol)
+        if left[place] > 0:
+            left[place] -= 1
+        else:
+            new.append(finding)
+    return new
+
+
 def _linter(
     tool: str, base: list[Finding], merged: list[Finding], sha: str, check_id: str | None = None
 ) -> CheckResult:
-    known = {f.fingerprint for f in base if f.tool == tool}
-    new = [f for f in merged if f.tool == tool and f.fingerprint not in known]
+    new = new_findings(
+        [f for f in base if f.tool == tool],
+        [f for f in merged if f.tool == tool],
+        by_place=tool == "ruff",  # semgrep's security findings keep their exact identity
+    )
     excerpt = "\n".join(f"{f.path}:{f.line}: {f.rule} {f.message}" for f in new[:50])
     return CheckResult(
         check_id=check_id or tool,
