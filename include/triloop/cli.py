@@ -74,6 +74,11 @@ def cmd_status(app: App, _args: argparse.Namespace) -> int:
         )
         for ticket in report.dead_letters:
             print(f"  {ticket.id} {ticket.title[:50]}: {ticket.reason[:100]}")
+    if report.waiting_for_harness:
+        waiting = sum(w.tickets for w in report.waiting_for_harness)
+        print(f"waiting for a harness ({waiting} tickets no harness takes):")
+        for w in report.waiting_for_harness:
+            print(f"  {w.repo_id} {w.rule}: {w.tickets} ({w.reason})")
     _print_quarantines(app)
     _print_budgets(report)
     print("last run of each loop:")

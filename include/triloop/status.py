@@ -7,6 +7,7 @@ that was never made reads as closed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from triloop.bootstrap import App
 from triloop.domain import breaker
 from triloop.domain.budget import utc_day
+from triloop.domain.contracts import Finding
 from triloop.domain.states import TicketState
 from triloop.store import breaker as breaker_store
 from triloop.store import runs
@@ -78,6 +80,15 @@ class TicketLine(BaseModel):
     reason: str = Field(default="", description="The ticket's last error")
 
 
+class WaitingLine(BaseModel):
+    """Tickets no harness takes, per repository, rule and reason (triaged, harness unset)."""
+
+    repo_id: str
+    rule: str
+    tickets: int
+    reason: str = Field(description="Why no harness takes them, and what to change")
+
+
 class PullRequestLine(BaseModel):
     repo_id: str
     number: int
@@ -112,6 +123,9 @@ class StatusReport(BaseModel):
     tickets_by_state: dict[str, int]
     dead_letters: list[TicketLine]
     needs_human: list[TicketLine]
+    waiting_for_harness: list[WaitingLine] = Field(
+        default_factory=list, description="Triaged tickets no harness takes, and why"
+    )
     pull_requests: dict[str, int] = Field(description="Counts: open, merged, total")
     open_pull_requests: list[PullRequestLine]
     merged_pull_requests: list[PullRequestLine] = Field(description="The last ten merged")
@@ -154,6 +168,7 @@ def gather(session: Session, app: App, ledger_rows: int = LEDGER_ROWS) -> Status
         tickets_by_state={state: count for state, count in by_state},
         dead_letters=_tickets_in(session, TicketState.DEAD_LETTER),
         needs_human=_tickets_in(session, TicketState.NEEDS_HUMAN),
+        waiting_for_harness=_waiting(session, app),
         pull_requests={"open": len(open_prs), "merged": len(merged), "total": len(prs)},
         open_pull_requests=open_prs,
         merged_pull_requests=merged[-10:],
@@ -198,6 +213,25 @@ def _tickets_in(session: Session, state: TicketState) -> list[TicketLine]:
     return [
         TicketLine(id=t.id, repo_id=t.repo_id, title=t.title, reason=t.last_error or "")
         for t in rows
+    ]
+
+
+def _waiting(session: Session, app: App) -> list[WaitingLine]:
+    """Triaged tickets without a harness, counted per repository, rule and reason."""
+    from triloop.discovery.upsert import why_no_harness
+
+    counts: Counter[tuple[str, str, str]] = Counter()
+    rows = session.execute(
+        select(Ticket.repo_id, Ticket.rule, Ticket.findings).where(
+            Ticket.state == TicketState.TRIAGED.value, Ticket.harness.is_(None)
+        )
+    ).tuples()
+    for repo_id, rule, findings in rows:
+        parsed = [Finding.model_validate(f) for f in findings or []]
+        counts[(repo_id, rule, why_no_harness(app.policy, repo_id, parsed))] += 1
+    return [
+        WaitingLine(repo_id=repo_id, rule=rule, tickets=n, reason=reason)
+        for (repo_id, rule, reason), n in sorted(counts.items())
     ]
 
 

@@ -87,6 +87,16 @@ def tickets_section(title: str, anchor: str, tickets: list[TicketLine], hint: st
     )
 
 
+def waiting_section(report: StatusReport) -> str:
+    """Triaged tickets no harness takes, per repository and rule, with why."""
+    waiting = report.waiting_for_harness
+    rows = ((w.repo_id, w.rule, str(w.tickets), w.reason) for w in waiting)
+    count = sum(w.tickets for w in waiting)
+    return f"<h2 id='waiting-for-a-harness'>Waiting for a harness ({count})</h2>" + table(
+        ("repo", "rule", "tickets", "why no harness takes them"), rows, "none"
+    )
+
+
 def _ledger_row(row: LedgerLine) -> tuple[str, ...]:
     at = f"{row.at:%Y-%m-%d %H:%M:%S}"
     return (
@@ -134,6 +144,7 @@ Same data as JSON: <a href="status.json">status.json</a>.</p>
 <h2>Tickets by state</h2>{by_state}
 {tickets_section("Dead letters", "dead-letters", report.dead_letters, requeue)}
 {tickets_section("Needs a human", "needs-human", report.needs_human, requeue)}
+{waiting_section(report)}
 <h2>Pull requests: {prs["open"]} open, {prs["merged"]} merged, {prs["total"]} total</h2>
 {table(("state", "pull request", "branch", "title"), pr_rows, "none open or merged")}
 <p>Post-merge: {checked.get("verified", 0)} verified, {checked.get("reverted", 0)} reverted,

@@ -76,6 +76,27 @@ def harness_for(policy: Policy, repo_id: str, findings: Sequence[Finding]) -> st
     return "autofix" if autofixable else policy.agent_harness
 
 
+def why_no_harness(policy: Policy, repo_id: str, findings: Sequence[Finding]) -> str:
+    """Why no harness takes a ticket of these findings: what an operator can change."""
+    if policy.autonomy_for(repo_id) <= 0:
+        return (
+            f"autonomy level 0 observes only: no harness works {repo_id}'s tickets"
+            f" (policy repos.{repo_id}.autonomy_level)"
+        )
+    first = next(iter(findings), None)
+    if first is None:
+        why = "the ticket has no findings"
+    elif first.tool != "ruff":
+        why = f"autofix fixes ruff findings only, this is {first.tool}'s"
+    elif not all(f.fixable for f in findings):
+        why = f"ruff has no safe fix for {first.rule} here (unsafe or no fix)"
+    elif not policy.autofix_allows(first.rule):
+        why = f"{first.rule} is not in the policy's autofix_rules"
+    else:
+        why = "autofix cannot take it"
+    return f"{why}, and no agent harness is configured (policy agent_harness)"
+
+
 def candidates_for(
     session: Session, policy: Policy, repo_id: str, groups: Sequence[TicketGroup]
 ) -> list[Candidate]:
@@ -155,19 +176,20 @@ def _upsert(
             [{"_id": c.ticket_id, **_figures(c)} for c in old],
         )
     if new:
-        _insert_new(session, repo_id, new, actor)
+        _insert_new(session, policy, repo_id, new, actor)
     log.info("repo %s: %d new tickets, %d updated", repo_id, len(new), len(old))
     return [c.ticket_id for c in new]
 
 
-def _triage(c: Candidate) -> tuple[str, str]:
+def _triage(c: Candidate, policy: Policy, repo_id: str) -> tuple[str, str]:
     if c.harness:
         return "triage_ready", f"{c.harness} harness applies"
-    return "triage_hold", "no harness configured for this rule"
+    return "triage_hold", why_no_harness(policy, repo_id, c.group.findings)
 
 
 def _insert_new(
     session: Session,
+    policy: Policy,
     repo_id: str,
     new: list[Candidate],
     actor: Actor,
@@ -177,7 +199,7 @@ def _insert_new(
     creates: list[dict[str, Any]] = []
     triages: dict[str, list[dict[str, Any]]] = {}
     for c in new:
-        event, reason = _triage(c)
+        event, reason = _triage(c, policy, repo_id)
         move = next_state("new", event)
         first = c.group.findings[0]
         rows.append(
