@@ -134,16 +134,25 @@ def lookup(cache: Path, run_key: str, max_age_s: float) -> Path | None:
 
 
 def restore(entry: Path, output_dir: str) -> int:
-    """Copy an entry's files into the output directory; how many."""
+    """Copy an entry's files into the output directory; how many.
+
+    They get the modes a sandbox run leaves (files 0666, directories 0777 like the output
+    directory itself), so a cleared and re-run task's sandbox can overwrite them.
+    """
     copied = 0
     for path in sorted(p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(entry)
         if str(rel) == COMPLETE:
             continue
         target = Path(output_dir, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        for parent in reversed(target.relative_to(output_dir).parents[:-1]):
+            folder = Path(output_dir, parent)
+            if not folder.is_dir():
+                folder.mkdir()
+                folder.chmod(0o777)
         target.unlink(missing_ok=True)
         shutil.copyfile(path, target)
+        target.chmod(0o666)
         copied += 1
     return copied
 

@@ -190,3 +190,38 @@ def test_a_wheelhouse_the_host_could_not_prepare_fails_only_the_licenses_scanner
     assert list(failures) == ["licenses"]
     assert "the host could not prepare it: pip download failed" in failures["licenses"]
     assert [f.symbol for f in findings if f.tool == "pytest"] == ["test_broken"]
+
+
+VERSIONED = {  # hatch-vcs / setuptools-scm: _version.py is written by the build, not committed
+    "src/pkg/__init__.py": "from pkg._version import version\n",
+    "src/pkg/calc.py": "def add(a, b):\n    return a + b\n",
+    "src/pkg/lonely.py": LONELY,
+    "tests/test_a.py": "from pkg.calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+    "tests/test_b.py": "import pkg\n\n\ndef test_version():\n    assert pkg.version\n",
+    "tests/test_c.py": "import tablib\n\n\ndef test_tablib():\n    assert tablib\n",
+}
+
+
+def test_an_incomplete_environment_is_one_problem_not_a_ticket_per_module(
+    make_repo: Callable[[dict[str, str]], Path], scan: Scan
+) -> None:
+    _, ctx = scan(make_repo(VERSIONED), Policy())
+    assert found(ctx, "pytest") == [] and found(ctx, "coverage") == []
+    [problem] = found(ctx, "environment")
+    assert problem[:3] == ("environment-broken", ".", "")
+    assert problem[3].startswith(
+        "the test environment is incomplete: pkg._version, tablib cannot be imported, so 3 test"
+        " module(s) could not be collected"
+    )
+    again, _ = run_scanners(ctx)
+    assert len({f.fingerprint for f in again if f.tool == "environment"}) == 1
+
+
+def test_a_module_the_repository_lost_stays_a_test_error(
+    make_repo: Callable[[dict[str, str]], Path], scan: Scan
+) -> None:
+    lost = "from pkg.gone import thing\n\n\ndef test_thing():\n    assert thing\n"
+    _, ctx = scan(make_repo({**PASSING, "tests/test_lost.py": lost}), Policy())
+    assert found(ctx, "environment") == []
+    [(rule, path, _, message)] = found(ctx, "pytest")
+    assert (rule, path) == ("test-error", "tests/test_lost.py") and "pkg.gone" in message

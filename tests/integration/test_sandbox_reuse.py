@@ -29,9 +29,15 @@ def run(
     """run(code=..., inputs={...}, **operator kwargs) -> (operator, the stamp it left)."""
     repo = make_repo({"app.py": "X = 1\n"})
 
-    def go(code: str = STAMP, inputs: dict[str, str] | None = None, **kwargs: Any) -> Any:
-        out = tmp_path / f"out-{uuid.uuid4().hex[:8]}"
-        out.mkdir()
+    def go(
+        code: str = STAMP,
+        inputs: dict[str, str] | None = None,
+        out: Path | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if out is None:
+            out = tmp_path / f"out-{uuid.uuid4().hex[:8]}"
+            out.mkdir()
         for name, text in (inputs or {}).items():
             (out / name).write_text(text)
         give_to_sandbox(out)
@@ -110,3 +116,18 @@ def test_a_failed_run_is_not_stored(
         with pytest.raises(Exception, match="exited 3"):
             run(code=FAIL, final_exit_codes=(3,))
     assert not (tmp_path / reuse.CACHE_DIR).exists()
+
+
+def test_a_reused_output_can_be_overwritten_by_a_rerun(
+    run: Callable[..., tuple[SandboxOperator, str]], tmp_path: Path
+) -> None:
+    """A cleared task runs again into the same output directory: the sandbox user must be able
+    to overwrite what reuse copied there (the host wrote it)."""
+    _, stamp = run()
+    out = tmp_path / "rerun-out"
+    out.mkdir()
+    give_to_sandbox(out)
+    reused, copied = run(out=out)
+    assert reused.container is None and copied == stamp
+    again, fresh = run(out=out, environment={"RERUN": "1"})  # another key: a real run
+    assert again.container is not None and fresh != stamp

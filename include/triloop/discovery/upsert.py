@@ -86,6 +86,12 @@ def why_no_harness(policy: Policy, repo_id: str, findings: Sequence[Finding]) ->
     first = next(iter(findings), None)
     if first is None:
         why = "the ticket has no findings"
+    elif first.tool == "environment":
+        why = (
+            "the repository's test environment is incomplete (the message names what is"
+            " missing): declare it in the project, or set an install override in the policy"
+        )
+        return f"{why}; no harness fixes an environment"
     elif first.tool != "ruff":
         why = f"autofix fixes ruff findings only, this is {first.tool}'s"
     elif not all(f.fixable for f in findings):

@@ -35,7 +35,15 @@ Severity = Literal["info", "low", "medium", "high", "critical"]
 
 
 ScannerName = Literal[
-    "ruff", "semgrep", "pytest", "coverage", "osv", "licenses", "errorlog", "outdated"
+    "ruff",
+    "semgrep",
+    "pytest",
+    "coverage",
+    "osv",
+    "licenses",
+    "errorlog",
+    "outdated",
+    "environment",
 ]
 
 

@@ -39,6 +39,7 @@ DEFAULT_CONFIDENCE = {
     "licenses": 0.8,
     "errorlog": 0.8,
     "outdated": 0.9,
+    "environment": 0.9,
 }
 DEFAULT_SEVERITY = {"info": 0.5, "low": 1.0, "medium": 3.0, "high": 8.0, "critical": 20.0}
 

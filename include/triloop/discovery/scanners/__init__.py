@@ -6,6 +6,7 @@ import logging
 
 from triloop.discovery.scanners.base import ScanContext, Scanner, ScannerError
 from triloop.discovery.scanners.coverage_gaps import COVERAGE
+from triloop.discovery.scanners.environment import fold
 from triloop.discovery.scanners.errorlog import ERRORLOG
 from triloop.discovery.scanners.licenses import LICENSES
 from triloop.discovery.scanners.osv import OSV
@@ -34,7 +35,11 @@ SCANNERS: tuple[Scanner, ...] = (
 def run_scanners(
     ctx: ScanContext, scanners: tuple[Scanner, ...] = SCANNERS
 ) -> tuple[list[Finding], dict[str, str]]:
-    """(findings of every scanner that worked, {scanner: error} for those that did not)."""
+    """(findings of every scanner that worked, {scanner: error} for those that did not).
+
+    A test run broken by its environment becomes one ``environment`` finding (see
+    :mod:`triloop.discovery.scanners.environment`).
+    """
     findings: list[Finding] = []
     failures: dict[str, str] = {}
     for scanner in scanners:
@@ -48,7 +53,7 @@ def run_scanners(
             continue
         log.info("repo %s: %s found %d", ctx.repo_id, scanner.name, len(found))
         findings.extend(found)
-    return findings, failures
+    return fold(ctx.repo_id, ctx.checkout, findings), failures
 
 
 __all__ = ["SCANNERS", "ScanContext", "Scanner", "ScannerError", "run_scanners"]
