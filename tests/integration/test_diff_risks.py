@@ -218,3 +218,14 @@ def test_bidi_text_the_base_had_is_not_the_prs(tmp_path: Path) -> None:
     _pr(repo, {"src/inventory/x.py": "# moved down\n" + line})
     assert diff_risks(repo, moved, RULES, changes(repo, moved, RULES)) == []
     assert diff_risks(repo, base, RULES, changes(repo, base, RULES)) != []
+
+
+def test_a_link_target_longer_than_any_path_is_not_read(tmp_path: Path) -> None:
+    repo, base = _repo(tmp_path)
+    blob = tmp_path / "target"
+    blob.write_text("x" * 100_000)
+    sha = git(repo, "hash-object", "-w", str(blob)).strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"120000,{sha},docs/link")
+    git(repo, "commit", "-qm", "a link git accepts but no filesystem would")
+    [reason] = [r for r in diff_risks(repo, base, RULES, changes(repo, base, RULES)) if "link" in r]
+    assert reason.startswith("content: symbolic link docs/link -> <100000 bytes, not read> added")

@@ -21,6 +21,7 @@ from triloop.domain.unsafe_chars import BIDI, escape_name, escaped, first_unsafe
 
 LINK, GITLINK = "120000", "160000"
 MAX_TARGET = 200
+MAX_LINK = 4096  # PATH_MAX: a longer link target is no path, and is not read
 
 
 def name_risks(path: str) -> list[str]:
@@ -45,7 +46,9 @@ def link_risks(workspace: Path, base_sha: str) -> list[str]:
         old_mode, new_mode, _, new_sha, _ = meta[1:].split(" ", 4)
         name = escape_name(path)
         if new_mode == LINK:
-            target = escape_name(git("cat-file", "blob", new_sha, cwd=workspace)[:MAX_TARGET])
+            size = int(git("cat-file", "-s", new_sha, cwd=workspace).strip() or 0)
+            raw = git("cat-file", "blob", new_sha, cwd=workspace) if size <= MAX_LINK else ""
+            target = escape_name(raw[:MAX_TARGET]) if raw else f"<{size} bytes, not read>"
             how = "retargeted" if old_mode == LINK else "added"
             reasons.append(
                 f"content: symbolic link {name} -> {target} {how} (whoever reads the checkout"
